@@ -1,0 +1,200 @@
+"""Settings, read from the environment (and `.env`) by pydantic-settings.
+
+One `Settings` object drives both programs; `MODE` picks which one runs:
+
+- CLOUD: the FastAPI control plane. Needs `PHAROS_ADMIN_TOKEN` and a Redis.
+- EDGE: the worker. Needs a Redis.
+- LOCAL: API and worker in one process on embedded stores (in-process Redis, SQLite, Qdrant on disk).
+
+`get_settings()` builds the object once per process; tests build their own `Settings(...)` and pass it in.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+from urllib.parse import parse_qs, urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from app.errors import ConfigError
+
+DEFAULT_ALLOWED_HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
+
+
+class Mode(StrEnum):
+    CLOUD = "CLOUD"
+    EDGE = "EDGE"
+    LOCAL = "LOCAL"
+
+
+class RedisBackendKind(StrEnum):
+    UPSTASH = "upstash"
+    URL = "url"
+    MEMORY = "memory"
+
+
+def is_loopback_host(host: str | None) -> bool:
+    """True for localhost and loopback IP literals (IPv4 and IPv6)."""
+    if not host:
+        return False
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def require_secure_url(variable: str, url: str, secure_schemes: tuple[str, ...]) -> None:
+    """Property 12: a remote service is reached over TLS; plain schemes only on loopback."""
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.hostname:
+        raise ConfigError(f"{variable} is not a URL with a scheme and a host: {parts.scheme or '?'}://…")
+    if parts.scheme in secure_schemes:
+        return
+    if is_loopback_host(parts.hostname):
+        return
+    raise ConfigError(
+        f"{variable} must use {' or '.join(secure_schemes)} for a remote host "
+        f"(got {parts.scheme}:// for {parts.hostname})"
+    )
+
+
+class Settings(BaseSettings):
+    """Every knob of both programs. Environment variable names are the field names in upper case."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    mode: Mode = Mode.LOCAL
+
+    # Redis: Upstash REST (URL + token) or any Redis URL; LOCAL falls back to an in-process store.
+    upstash_redis_rest_url: str | None = None
+    upstash_redis_rest_token: SecretStr | None = None
+    redis_url: str | None = None
+    redis_timeout_seconds: float = Field(3.0, gt=0, le=30)
+
+    # Metadata: PostgreSQL (Neon) when set, else a SQLite file under data_dir.
+    neon_database_url: SecretStr | None = None
+    # Vectors: a Qdrant server when QDRANT_URL is set, else Qdrant's local mode under data_dir.
+    qdrant_url: str | None = None
+    qdrant_api_key: SecretStr | None = None
+    data_dir: Path = Path("data")
+
+    pharos_admin_token: SecretStr | None = None
+
+    # Queue policy.
+    max_queue_size: int = Field(10, ge=1, le=10_000)
+    task_ttl_seconds: int = Field(86_400, ge=1)
+    job_retention_seconds: int = Field(7 * 86_400, ge=60)
+    max_attempts: int = Field(3, ge=1, le=20)
+
+    # Repository URL policy.
+    allowed_repo_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_HOSTS
+    allow_local_repos: bool = False
+
+    # Worker timing.
+    poll_interval_seconds: float = Field(2.0, gt=0, le=60)
+    idle_poll_interval_seconds: float = Field(30.0, gt=0, le=600)
+    active_window_seconds: float = Field(180.0, ge=0)
+    lease_seconds: float = Field(60.0, ge=5)
+    heartbeat_seconds: float = Field(10.0, gt=0)
+    reap_interval_seconds: float = Field(60.0, gt=0)
+    shutdown_grace_seconds: float = Field(60.0, ge=0)
+    worker_id: str | None = None
+
+    # Clone limits.
+    clone_timeout_seconds: float = Field(300.0, gt=0)
+    clone_max_bytes: int = Field(1 << 30, gt=0)
+
+    @field_validator("allowed_repo_hosts", mode="before")
+    @classmethod
+    def _split_hosts(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(host.strip().lower() for host in value.split(",") if host.strip())
+        return value
+
+    @model_validator(mode="after")
+    def _check_mode_requirements(self) -> Settings:
+        if self.heartbeat_seconds * 3 > self.lease_seconds:
+            raise ValueError("HEARTBEAT_SECONDS must be at most a third of LEASE_SECONDS")
+        if self.mode is Mode.CLOUD and not self._secret(self.pharos_admin_token):
+            raise ValueError("MODE=CLOUD needs PHAROS_ADMIN_TOKEN (the bearer token that guards POST /ingest)")
+        if self.mode in (Mode.CLOUD, Mode.EDGE) and self.redis_backend is RedisBackendKind.MEMORY:
+            raise ValueError(
+                f"MODE={self.mode} needs a Redis: set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, "
+                "or REDIS_URL"
+            )
+        if bool(self.upstash_redis_rest_url) != bool(self._secret(self.upstash_redis_rest_token)):
+            missing = "UPSTASH_REDIS_REST_TOKEN" if self.upstash_redis_rest_url else "UPSTASH_REDIS_REST_URL"
+            raise ValueError(f"{missing} is missing (the Upstash URL and token go together)")
+        self._check_transport_security()
+        return self
+
+    def _check_transport_security(self) -> None:
+        try:
+            if self.upstash_redis_rest_url:
+                require_secure_url("UPSTASH_REDIS_REST_URL", self.upstash_redis_rest_url, ("https",))
+            if self.redis_url:
+                require_secure_url("REDIS_URL", self.redis_url, ("rediss",))
+            if self.qdrant_url:
+                require_secure_url("QDRANT_URL", self.qdrant_url, ("https",))
+            if self.neon_database_url:
+                check_database_url(self.neon_database_url.get_secret_value())
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from exc
+
+    @staticmethod
+    def _secret(value: SecretStr | None) -> str:
+        return value.get_secret_value() if value else ""
+
+    @property
+    def redis_backend(self) -> RedisBackendKind:
+        if self.upstash_redis_rest_url:
+            return RedisBackendKind.UPSTASH
+        if self.redis_url:
+            return RedisBackendKind.URL
+        return RedisBackendKind.MEMORY
+
+    @property
+    def admin_token(self) -> str:
+        return self._secret(self.pharos_admin_token)
+
+    @property
+    def local_repos_allowed(self) -> bool:
+        """Local paths and file:// URLs: always in LOCAL mode, elsewhere only when explicitly allowed."""
+        return self.mode is Mode.LOCAL or self.allow_local_repos
+
+
+def check_database_url(url: str) -> None:
+    """A remote PostgreSQL must not be asked to drop TLS (property 12)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgres", "postgresql"):
+        raise ConfigError("NEON_DATABASE_URL must start with postgresql://")
+    sslmode = parse_qs(parts.query).get("sslmode", [""])[0]
+    if not is_loopback_host(parts.hostname) and sslmode in ("disable", "allow", "prefer"):
+        raise ConfigError(f"NEON_DATABASE_URL sets sslmode={sslmode} for a remote host; TLS is required")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings, turning a validation failure into one readable ConfigError."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        reasons = "; ".join(_describe(error) for error in exc.errors())
+        raise ConfigError(f"Invalid settings: {reasons}") from None
+
+
+def _describe(error: dict) -> str:
+    message = str(error.get("msg", "")).removeprefix("Value error, ")
+    location = [str(part).upper() for part in error.get("loc", ()) if part]
+    return f"{location[0]}: {message}" if location else message
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return load_settings()
