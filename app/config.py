@@ -76,7 +76,9 @@ class Settings(BaseSettings):
     upstash_redis_rest_url: str | None = None
     upstash_redis_rest_token: SecretStr | None = None
     redis_url: str | None = None
-    redis_timeout_seconds: float = Field(3.0, gt=0, le=30)
+    redis_timeout_seconds: float = Field(2.0, gt=0, le=30)
+    # Prepended to every key, so several deployments (or test runs) can share one Redis database.
+    redis_key_prefix: str = ""
 
     # Metadata: PostgreSQL (Neon) when set, else a SQLite file under data_dir.
     neon_database_url: SecretStr | None = None
@@ -92,6 +94,7 @@ class Settings(BaseSettings):
     task_ttl_seconds: int = Field(86_400, ge=1)
     job_retention_seconds: int = Field(7 * 86_400, ge=60)
     max_attempts: int = Field(3, ge=1, le=20)
+    retry_after_seconds: int = Field(60, ge=1)
 
     # Repository URL policy.
     allowed_repo_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_HOSTS
@@ -123,7 +126,9 @@ class Settings(BaseSettings):
         if self.heartbeat_seconds * 3 > self.lease_seconds:
             raise ValueError("HEARTBEAT_SECONDS must be at most a third of LEASE_SECONDS")
         if self.mode is Mode.CLOUD and not self._secret(self.pharos_admin_token):
-            raise ValueError("MODE=CLOUD needs PHAROS_ADMIN_TOKEN (the bearer token that guards POST /ingest)")
+            raise ValueError(
+                "MODE=CLOUD needs PHAROS_ADMIN_TOKEN (the bearer token that guards POST /ingest)"
+            )
         if self.mode in (Mode.CLOUD, Mode.EDGE) and self.redis_backend is RedisBackendKind.MEMORY:
             raise ValueError(
                 f"MODE={self.mode} needs a Redis: set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, "

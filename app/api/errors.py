@@ -1,0 +1,62 @@
+"""HTTP status codes for the project's exceptions, in one place."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from app.api.schemas import ErrorResponse
+from app.errors import InvalidRepoUrl, JobNotFound, NeoError, QueueFull, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+STATUS_CODES: dict[type[NeoError], int] = {
+    InvalidRepoUrl: 400,
+    JobNotFound: 404,
+    QueueFull: 429,
+    StoreUnavailable: 503,
+}
+
+
+def status_code_for(exc: NeoError) -> int:
+    for kind in type(exc).__mro__:
+        if kind in STATUS_CODES:
+            return STATUS_CODES[kind]
+    return 500
+
+
+async def handle_neo_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, NeoError)
+    code = status_code_for(exc)
+    headers = {}
+    if isinstance(exc, QueueFull):
+        headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, StoreUnavailable):
+        log.warning("%s %s: %s", request.method, request.url.path, exc)
+    detail = str(exc) if code < 500 or isinstance(exc, StoreUnavailable) else "Internal server error"
+    return JSONResponse({"detail": detail}, status_code=code, headers=headers)
+
+
+async def handle_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    """Last resort: log the traceback, show no internals."""
+    log.exception("Unhandled error on %s %s", request.method, request.url.path)
+    return JSONResponse({"detail": "Internal server error"}, status_code=500)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(NeoError, handle_neo_error)
+    app.add_exception_handler(Exception, handle_unexpected)
+
+
+def error_responses(*codes: int) -> dict[int | str, dict]:
+    """OpenAPI entries for the error codes a route can answer."""
+    descriptions = {
+        400: "Invalid input (the message says which rule it broke)",
+        401: "Missing or wrong bearer token",
+        404: "Not found",
+        429: "Queue full; retry after the Retry-After header's seconds",
+        503: "A backing service (Redis, Qdrant or the database) is unavailable",
+    }
+    return {code: {"model": ErrorResponse, "description": descriptions[code]} for code in codes}

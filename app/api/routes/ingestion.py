@@ -1,0 +1,89 @@
+"""Ingestion: submit a repository, follow its job, watch the workers, read the history."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.api.deps import AdminDep, ServicesDep
+from app.api.errors import error_responses
+from app.api.schemas import IngestAccepted, JobHistory, JobPublic, WorkerEntry, WorkerStatus
+from app.queue.status import WorkerView, read_history, read_status
+from app.repo_url import parse_repo_url
+
+router = APIRouter(prefix="/api/v1/ingestion", tags=["ingestion"])
+
+
+@router.post(
+    "/ingest/{repo_url:path}",
+    response_model=IngestAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[AdminDep],
+    responses={200: {"model": IngestAccepted, "description": "Already queued: the waiting job"}}
+    | error_responses(400, 401, 429, 503),
+)
+def create_ingest_job(repo_url: str, services: ServicesDep, response: Response) -> IngestAccepted:
+    """Queue a repository for the edge worker (`github.com/owner/repo` or `https://…`)."""
+    settings = services.settings
+    repo = parse_repo_url(
+        repo_url, allowed_hosts=settings.allowed_repo_hosts, allow_local=settings.local_repos_allowed
+    )
+    submission = services.jobs.submit(repo)
+    if not submission.created:
+        response.status_code = status.HTTP_200_OK
+    return IngestAccepted(
+        job_id=submission.job_id,
+        queue_position=submission.queue_position,
+        queue_size=submission.queue_size,
+        max_queue_size=settings.max_queue_size,
+    )
+
+
+@router.get("/jobs/history", response_model=JobHistory, responses=error_responses(503))
+def read_job_history(services: ServicesDep, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> JobHistory:
+    """The most recent finished, failed, skipped and dead jobs, newest first."""
+    return JobHistory.model_validate({"jobs": read_history(services.backend, services.keys, limit)})
+
+
+@router.get("/jobs/{job_id}", response_model=JobPublic, responses=error_responses(404, 503))
+def read_job(job_id: uuid.UUID, services: ServicesDep) -> JobPublic:
+    """One job's state, stage, progress, timestamps and error."""
+    return JobPublic.model_validate(services.jobs.get(str(job_id)).model_dump())
+
+
+@router.get("/worker/status", response_model=WorkerStatus, responses=error_responses(503))
+def read_worker_status(services: ServicesDep) -> WorkerStatus:
+    """What the edge workers are doing; `Offline` when none has a fresh heartbeat."""
+    view = read_status(services.backend, services.keys, datetime.now(UTC))
+    lead = view.lead
+    return WorkerStatus(
+        status=view.status,
+        stage=(lead.fields.get("stage") or None) if lead else None,
+        progress=_int(lead.number("progress")) if lead else None,
+        job_id=(lead.fields.get("job_id") or None) if lead else None,
+        heartbeat_age_seconds=lead.heartbeat_age_seconds if lead else None,
+        workers=[_worker_entry(worker) for worker in view.workers if worker.alive],
+    )
+
+
+def _worker_entry(worker: WorkerView) -> WorkerEntry:
+    fields = worker.fields
+    return WorkerEntry(
+        worker_id=worker.worker_id,
+        status=fields.get("status"),
+        stage=fields.get("stage") or None,
+        progress=_int(worker.number("progress")),
+        job_id=fields.get("job_id") or None,
+        repo_url=fields.get("repo_url") or None,
+        heartbeat_age_seconds=worker.heartbeat_age_seconds,
+        poll_interval_seconds=worker.number("poll_interval"),
+        device=fields.get("device"),
+        hostname=fields.get("hostname"),
+    )
+
+
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)

@@ -1,0 +1,90 @@
+"""Request and response bodies of the HTTP API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from app.queue.jobs import JobState
+
+
+class ErrorResponse(BaseModel):
+    detail: str = Field(description="What went wrong, for a person to read")
+
+
+class IngestAccepted(BaseModel):
+    job_id: str
+    status: Literal["queued"] = "queued"
+    queue_position: int = Field(description="1 = next to be claimed")
+    queue_size: int
+    max_queue_size: int
+
+
+class JobPublic(BaseModel):
+    job_id: str
+    repo_url: str
+    state: JobState
+    stage: str | None = Field(None, description="cloning, parsing, training or uploading while started")
+    progress: int = Field(0, ge=0, le=100)
+    submitted_at: datetime | None = None
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    updated_at: datetime | None = None
+    ttl: int
+    attempts: int
+    worker_id: str | None = None
+    error: str | None = None
+    result: dict[str, Any] | None = None
+
+
+class HistoryRecord(BaseModel):
+    """One finished, failed, skipped or dead job; the design's fields plus job_id and timings."""
+
+    model_config = ConfigDict(extra="allow")
+
+    job_id: str | None = None
+    repo_url: str
+    status: str
+    timestamp: str
+    duration_seconds: float | None = None
+    files_processed: int | None = None
+    embeddings_generated: int | None = None
+    error: str | None = None
+
+
+class JobHistory(BaseModel):
+    jobs: list[HistoryRecord]
+
+
+class WorkerEntry(BaseModel):
+    worker_id: str
+    status: str | None = None
+    stage: str | None = None
+    progress: int | None = None
+    job_id: str | None = None
+    repo_url: str | None = None
+    heartbeat_age_seconds: float | None = None
+    poll_interval_seconds: float | None = None
+    device: str | None = None
+    hostname: str | None = None
+
+
+class WorkerStatus(BaseModel):
+    status: str = Field(description="Idle, Training Graph on {repo_url}, Error: {message} or Offline")
+    stage: str | None = None
+    progress: int | None = None
+    job_id: str | None = None
+    heartbeat_age_seconds: float | None = None
+    workers: list[WorkerEntry] = Field(description="One entry per live worker")
+
+
+class DependencyState(BaseModel):
+    ok: bool
+    detail: str
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    dependencies: dict[str, DependencyState]

@@ -1,0 +1,56 @@
+"""The FastAPI application: `uvicorn app.main:app` (settings from the environment) or `create_app(...)`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import lru_cache
+
+from fastapi import FastAPI
+
+from app.api.deps import Services, build_services
+from app.api.errors import install_error_handlers
+from app.api.routes import health, ingestion
+from app.config import Settings, get_settings
+from app.queue.backends import open_backend
+
+
+def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
+    """Build the app. Without `services`, the clients are opened in the lifespan from `settings`."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if services is not None:
+            yield
+            return
+        app.state.services = build_services(app.state.settings, open_backend(app.state.settings))
+        try:
+            yield
+        finally:
+            app.state.services.close()
+
+    app = FastAPI(
+        title="Neo Alexandria",
+        summary="Dependency graphs and structural embeddings of code repositories",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = services.settings if services else (settings or get_settings())
+    if services is not None:
+        app.state.services = services
+    install_error_handlers(app)
+    app.include_router(ingestion.router)
+    app.include_router(health.router)
+    return app
+
+
+@lru_cache(maxsize=1)
+def _default_app() -> FastAPI:
+    return create_app()
+
+
+def __getattr__(name: str) -> FastAPI:
+    # `uvicorn app.main:app` builds the app on first access, so importing this module reads no settings.
+    if name == "app":
+        return _default_app()
+    raise AttributeError(name)

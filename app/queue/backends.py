@@ -1,0 +1,209 @@
+"""One small Redis interface, three backends.
+
+- `UpstashBackend`: Upstash's REST API through the `upstash-redis` SDK (what the Render free tier can reach).
+- `RedisPyBackend` over `redis.Redis`: any `redis://` or `rediss://` URL.
+- `RedisPyBackend` over `fakeredis.FakeRedis`: the in-process store of MODE=LOCAL. It speaks the same
+  commands, Lua scripts included, inside one process and keeps nothing on disk: a one-machine demo needs
+  no Redis server, and API and worker share it because they run in the same process.
+
+Everything that must be atomic is a Lua script run with `eval`, which all three execute the same way, so
+the queue logic above this module has one code path. Connection failures and timeouts become
+`QueueUnavailable`; no backend waits longer than its timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol, TypeVar
+
+import httpx
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+from upstash_redis import Redis as UpstashRedis
+from upstash_redis.errors import UpstashError
+
+from app.config import RedisBackendKind, Settings
+from app.errors import QueueUnavailable
+
+T = TypeVar("T")
+Scalar = str | int | float
+
+
+class RedisBackend(Protocol):
+    """The commands the queue, status and history code use."""
+
+    name: str
+
+    def ping(self) -> bool: ...
+    def eval(self, script: str, keys: Sequence[str], args: Sequence[Scalar]) -> Any: ...
+    def get(self, key: str) -> str | None: ...
+    def set(self, key: str, value: str) -> None: ...
+    def delete(self, *keys: str) -> int: ...
+    def lrange(self, key: str, start: int, stop: int) -> list[str]: ...
+    def llen(self, key: str) -> int: ...
+    def lmove(self, source: str, destination: str, wherefrom: str, whereto: str) -> str | None: ...
+    def hgetall(self, key: str) -> dict[str, str]: ...
+    def smembers(self, key: str) -> set[str]: ...
+    def close(self) -> None: ...
+
+
+class RedisPyBackend:
+    """A `redis.Redis`-compatible client (redis-py or fakeredis) with errors mapped."""
+
+    def __init__(self, client: redis.Redis, name: str = "redis") -> None:
+        self._client = client
+        self.name = name
+
+    def _call(self, operation: Callable[[], T]) -> T:
+        try:
+            return operation()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            raise QueueUnavailable(f"Redis is unreachable ({type(exc).__name__})") from exc
+        except redis.ResponseError as exc:
+            raise QueueUnavailable(f"Redis refused a command: {exc}") from exc
+
+    def ping(self) -> bool:
+        return bool(self._call(self._client.ping))
+
+    def eval(self, script: str, keys: Sequence[str], args: Sequence[Scalar]) -> Any:
+        return self._call(lambda: self._client.eval(script, len(keys), *keys, *args))
+
+    def get(self, key: str) -> str | None:
+        return self._call(lambda: self._client.get(key))
+
+    def set(self, key: str, value: str) -> None:
+        self._call(lambda: self._client.set(key, value))
+
+    def delete(self, *keys: str) -> int:
+        return self._call(lambda: self._client.delete(*keys)) if keys else 0
+
+    def lrange(self, key: str, start: int, stop: int) -> list[str]:
+        return self._call(lambda: self._client.lrange(key, start, stop))
+
+    def llen(self, key: str) -> int:
+        return self._call(lambda: self._client.llen(key))
+
+    def lmove(self, source: str, destination: str, wherefrom: str, whereto: str) -> str | None:
+        return self._call(lambda: self._client.lmove(source, destination, wherefrom, whereto))
+
+    def hgetall(self, key: str) -> dict[str, str]:
+        return self._call(lambda: self._client.hgetall(key))
+
+    def smembers(self, key: str) -> set[str]:
+        return set(self._call(lambda: self._client.smembers(key)))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+class UpstashBackend:
+    """Upstash REST through the official SDK, with a bounded HTTP timeout."""
+
+    name = "upstash"
+
+    def __init__(self, client: UpstashRedis) -> None:
+        self._client = client
+
+    @contextmanager
+    def _mapped(self) -> Iterator[None]:
+        try:
+            yield
+        except httpx.HTTPError as exc:
+            raise QueueUnavailable(f"Upstash REST is unreachable ({type(exc).__name__})") from exc
+        except (UpstashError, ValueError) as exc:
+            # ValueError: a non-JSON answer, e.g. an HTML error page from a proxy.
+            raise QueueUnavailable(f"Upstash REST refused a command: {_first_line(exc)}") from exc
+
+    def ping(self) -> bool:
+        with self._mapped():
+            return self._client.ping() == "PONG"
+
+    def eval(self, script: str, keys: Sequence[str], args: Sequence[Scalar]) -> Any:
+        with self._mapped():
+            return self._client.eval(script, keys=list(keys), args=[str(arg) for arg in args])
+
+    def get(self, key: str) -> str | None:
+        with self._mapped():
+            return self._client.get(key)
+
+    def set(self, key: str, value: str) -> None:
+        with self._mapped():
+            self._client.set(key, value)
+
+    def delete(self, *keys: str) -> int:
+        if not keys:
+            return 0
+        with self._mapped():
+            return self._client.delete(*keys)
+
+    def lrange(self, key: str, start: int, stop: int) -> list[str]:
+        with self._mapped():
+            return self._client.lrange(key, start, stop)
+
+    def llen(self, key: str) -> int:
+        with self._mapped():
+            return self._client.llen(key)
+
+    def lmove(self, source: str, destination: str, wherefrom: str, whereto: str) -> str | None:
+        with self._mapped():
+            return self._client.lmove(source, destination, wherefrom, whereto)
+
+    def hgetall(self, key: str) -> dict[str, str]:
+        with self._mapped():
+            return self._client.hgetall(key)
+
+    def smembers(self, key: str) -> set[str]:
+        with self._mapped():
+            return set(self._client.smembers(key))
+
+    def close(self) -> None:
+        self._client.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+
+
+def upstash_client(url: str, token: str, timeout_s: float) -> UpstashRedis:
+    """An Upstash SDK client whose HTTP calls give up after `timeout_s` and are not silently retried.
+
+    The SDK's own HTTP client waits forever and retries after 3 s; the control plane must answer 503
+    within seconds instead, and the worker has its own backoff.
+    """
+    client = UpstashRedis(url=url, token=token, rest_retries=0, allow_telemetry=False)
+    client._http._client.close()
+    client._http._client = httpx.Client(timeout=httpx.Timeout(timeout_s))
+    return client
+
+
+def open_backend(settings: Settings, *, memory_client: redis.Redis | None = None) -> RedisBackend:
+    """The backend the settings ask for. MODE=LOCAL passes the process's one in-process client."""
+    timeout = settings.redis_timeout_seconds
+    match settings.redis_backend:
+        case RedisBackendKind.UPSTASH:
+            token = settings.upstash_redis_rest_token.get_secret_value()  # type: ignore[union-attr]
+            return UpstashBackend(upstash_client(settings.upstash_redis_rest_url or "", token, timeout))
+        case RedisBackendKind.URL:
+            client = redis.Redis.from_url(
+                settings.redis_url or "",
+                decode_responses=True,
+                socket_connect_timeout=timeout,
+                socket_timeout=timeout,
+                # One immediate retry mends a pooled connection the server dropped; more would stretch
+                # an outage past the API's answer-within-seconds promise.
+                retry=Retry(NoBackoff(), 1),
+                health_check_interval=30,
+            )
+            return RedisPyBackend(client, name="redis")
+        case RedisBackendKind.MEMORY:
+            return RedisPyBackend(memory_client or new_memory_client(), name="memory")
+    raise AssertionError(settings.redis_backend)
+
+
+def new_memory_client() -> redis.Redis:
+    """A fresh in-process Redis (fakeredis, Lua through lupa)."""
+    import fakeredis
+
+    return fakeredis.FakeRedis(server=fakeredis.FakeServer(), decode_responses=True)
