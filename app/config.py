@@ -104,7 +104,7 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = Field(2.0, gt=0, le=60)
     idle_poll_interval_seconds: float = Field(30.0, gt=0, le=600)
     active_window_seconds: float = Field(180.0, ge=0)
-    lease_seconds: float = Field(60.0, ge=5)
+    lease_seconds: float = Field(60.0, ge=1)
     heartbeat_seconds: float = Field(10.0, gt=0)
     reap_interval_seconds: float = Field(60.0, gt=0)
     shutdown_grace_seconds: float = Field(60.0, ge=0)

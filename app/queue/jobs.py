@@ -113,7 +113,8 @@ class Job(BaseModel):
 
     @classmethod
     def from_fields(cls, fields: dict[str, str]) -> Job:
-        data: dict[str, Any] = dict(fields)
+        # Scripts clear a field by writing an empty string.
+        data: dict[str, Any] = {name: value for name, value in fields.items() if value != ""}
         if "result" in data:
             data["result"] = json.loads(data["result"])
         return cls.model_validate(data)

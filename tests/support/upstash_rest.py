@@ -8,6 +8,7 @@ array of commands → an array of those. `Authorization: Bearer <token>` is requ
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import threading
@@ -47,10 +48,8 @@ class UpstashRestServer:
         self._server.shutdown()
         self._server.server_close()
         for sock in list(self._sockets):
-            try:
+            with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
         self.pool.disconnect()
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
