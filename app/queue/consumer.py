@@ -79,20 +79,20 @@ return 1
 """
 
 # KEYS: processing, job, history, status, worker hash.
-# ARGV: payload, history record, status, retention seconds, job fields…
+# ARGV: payload, history record, status, retention seconds, history cap, job fields…
 FINISH = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+redis.call('HSET', KEYS[2], unpack(ARGV, 6))
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('LPUSH', KEYS[3], ARGV[2])
-redis.call('LTRIM', KEYS[3], 0, %d)
+redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
 redis.call('SET', KEYS[4], ARGV[3])
 redis.call('HSET', KEYS[5], 'status', ARGV[3], 'job_id', '', 'repo_url', '', 'stage', '', 'progress', '0')
 return 1
-""" % (HISTORY_CAP - 1)
+"""
 
 # KEYS: processing, queue, dead, job, history.
-# ARGV: payload, max attempts, now, reason, count this attempt (1/0), dead-letter history record.
+# ARGV: payload, max attempts, now, reason, count this attempt (1/0), dead-letter history record, history cap.
 REQUEUE = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 'lost' end
 local attempts = tonumber(redis.call('HGET', KEYS[4], 'attempts') or '0')
@@ -104,13 +104,13 @@ if attempts >= tonumber(ARGV[2]) then
   redis.call('LPUSH', KEYS[3], ARGV[1])
   redis.call('HSET', KEYS[4], 'state', 'dead', 'error', ARGV[4], 'finished_at', ARGV[3], 'updated_at', ARGV[3])
   redis.call('LPUSH', KEYS[5], ARGV[6])
-  redis.call('LTRIM', KEYS[5], 0, %d)
+  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
   return 'dead'
 end
 redis.call('LPUSH', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[4], 'state', 'queued', 'error', ARGV[4], 'updated_at', ARGV[3], 'stage', '', 'progress', '0')
 return 'queued'
-""" % (HISTORY_CAP - 1)
+"""
 
 # KEYS: reaper lock, workers set. ARGV: key prefix, lock owner, lock ms.
 FIND_DEAD_WORKERS = """
@@ -132,7 +132,7 @@ redis.call('DEL', KEYS[4])
 return 1
 """
 
-# KEYS: lease, workers set, worker hash, status. ARGV: worker id, key prefix.
+# KEYS: lease, workers set, worker hash, status. ARGV: worker id, key prefix, offline status.
 DEREGISTER = (
     """
 redis.call('DEL', KEYS[1], KEYS[3])
@@ -297,7 +297,7 @@ class QueueConsumer:
             self.keys.status,
             self.keys.worker(self.worker_id),
         ]
-        args = [claim.payload, json.dumps(record), status, self.retention_seconds, *_flat(fields)]
+        args = [claim.payload, json.dumps(record), status, self.retention_seconds, HISTORY_CAP, *_flat(fields)]
         done = bool(int(self.backend.eval(FINISH, keys, args)))
         if not done:
             log.warning(
@@ -391,5 +391,5 @@ class QueueConsumer:
                 self.keys.worker(self.worker_id),
                 self.keys.status,
             ],
-            [self.worker_id, self.keys.prefix],
+            [self.worker_id, self.keys.prefix, OFFLINE],
         )

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from datetime import datetime
 from types import FrameType
 from typing import Any, Protocol
@@ -154,7 +155,7 @@ class Worker:
             self._call_redis(lambda: self.consumer.heartbeat(self.timing.poll_interval, IDLE))
             while not self._stop.is_set():
                 interval = self.current_poll_interval()
-                claim = self._call_redis(lambda: self.consumer.poll(interval))
+                claim = self._call_redis(partial(self.consumer.poll, interval))
                 if claim is None:
                     if burst and self._outage_since is None:
                         break
