@@ -133,18 +133,15 @@ return 1
 """
 
 # KEYS: lease, workers set, worker hash, status. ARGV: worker id, key prefix, offline status.
-DEREGISTER = (
-    """
+DEREGISTER = """
 redis.call('DEL', KEYS[1], KEYS[3])
 redis.call('SREM', KEYS[2], ARGV[1])
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   if redis.call('EXISTS', ARGV[2] .. 'worker:' .. id .. ':lease') == 1 then return 0 end
 end
-redis.call('SET', KEYS[4], '%s')
+redis.call('SET', KEYS[4], ARGV[3])
 return 1
 """
-    % OFFLINE
-)
 
 
 @dataclass(frozen=True)
@@ -297,7 +294,14 @@ class QueueConsumer:
             self.keys.status,
             self.keys.worker(self.worker_id),
         ]
-        args = [claim.payload, json.dumps(record), status, self.retention_seconds, HISTORY_CAP, *_flat(fields)]
+        args = [
+            claim.payload,
+            json.dumps(record),
+            status,
+            self.retention_seconds,
+            HISTORY_CAP,
+            *_flat(fields),
+        ]
         done = bool(int(self.backend.eval(FINISH, keys, args)))
         if not done:
             log.warning(
