@@ -342,6 +342,7 @@ class QueueConsumer:
             reason,
             int(count_attempt),
             json.dumps(dead_record),
+            HISTORY_CAP,
         ]
         return str(self.backend.eval(REQUEUE, keys, args))
 
