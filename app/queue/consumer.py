@@ -32,23 +32,23 @@ def _flat(fields: dict[str, Any]) -> list[str]:
     return [str(item) for pair in fields.items() for item in pair]
 
 
-# KEYS: lease, worker hash, workers set, queue, processing, status. ARGV: worker id, lease ms, status, fields…
-POLL = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
-if ARGV[3] ~= '' then redis.call('SET', KEYS[6], ARGV[3]) end
-return redis.call('LMOVE', KEYS[4], KEYS[5], 'LEFT', 'RIGHT')
+# Refreshing a lease is one `SET … GET`; the worker (re-)registers only when its lease had lapsed (first poll,
+# or after the reaper wrote it off) or its published fields changed. An idle poll is thus SET + LMOVE.
+REGISTER = """
+local previous = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET')
+if (not previous) or ARGV[4] == '1' then
+  redis.call('SADD', KEYS[3], ARGV[1])
+  redis.call('HSET', KEYS[2], unpack(ARGV, 5))
+end
+if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) end
 """
 
-# KEYS: lease, worker hash, workers set, status. ARGV: worker id, lease ms, status, fields…
-HEARTBEAT = """
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-redis.call('SADD', KEYS[3], ARGV[1])
-redis.call('HSET', KEYS[2], unpack(ARGV, 4))
-if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) end
-return 1
-"""
+# KEYS: lease, worker hash, workers set, status, queue, processing.
+# ARGV: worker id, lease ms, status or '', fields changed (1/0), fields…
+POLL = REGISTER + "return redis.call('LMOVE', KEYS[5], KEYS[6], 'LEFT', 'RIGHT')"
+
+# KEYS: lease, worker hash, workers set, status. ARGV: as POLL.
+HEARTBEAT = REGISTER + "return 1"
 
 # KEYS: job, pending, status, worker hash, lease.
 # ARGV: payload, repo url, worker id, now, retention, status, lease ms, job id, defaults for a missing record…
@@ -63,17 +63,17 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('SET', KEYS[3], ARGV[6])
 redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[7])
 redis.call('HSET', KEYS[4], 'status', ARGV[6], 'job_id', ARGV[8], 'repo_url', ARGV[2], 'stage', 'cloning',
-  'progress', '0')
+  'progress', '0', 'lease_ms', ARGV[7])
 return attempts
 """
 
-# KEYS: job, worker hash, status, lease. ARGV: worker id, status, stage, progress, now, lease ms, heartbeat at.
+# KEYS: job, worker hash, status, lease. ARGV: worker id, status, stage, progress, now, lease ms.
 REPORT = """
 redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[6])
 if redis.call('HGET', KEYS[1], 'worker_id') == ARGV[1] and redis.call('HGET', KEYS[1], 'state') == 'started' then
   redis.call('HSET', KEYS[1], 'stage', ARGV[3], 'progress', ARGV[4], 'updated_at', ARGV[5])
 end
-redis.call('HSET', KEYS[2], 'status', ARGV[2], 'stage', ARGV[3], 'progress', ARGV[4], 'heartbeat_at', ARGV[7])
+redis.call('HSET', KEYS[2], 'status', ARGV[2], 'stage', ARGV[3], 'progress', ARGV[4], 'lease_ms', ARGV[6])
 redis.call('SET', KEYS[3], ARGV[2])
 return 1
 """
@@ -174,6 +174,7 @@ class QueueConsumer:
     default_ttl: int = 86_400
     clock: Clock = utc_now
     info: dict[str, str] = field(default_factory=dict)
+    _published: list[str] | None = field(default=None, init=False, repr=False)
 
     def _lease_ms(self, poll_interval: float) -> int:
         # An idle worker refreshes its lease only when it polls, so the lease outlasts two polls and some.
@@ -182,44 +183,44 @@ class QueueConsumer:
     def _now(self) -> datetime:
         return self.clock()
 
-    def _worker_fields(self, poll_interval: float, extra: dict[str, Any] | None = None) -> list[str]:
+    def _registration(self, poll_interval: float, extra: dict[str, Any]) -> list[str]:
+        """Lease length, whether the worker's published fields changed, and the fields themselves."""
+        lease_ms = self._lease_ms(poll_interval)
         fields = {
             **self.info,
             "worker_id": self.worker_id,
-            "heartbeat_at": f"{self._now().timestamp():.3f}",
             "poll_interval": f"{poll_interval:g}",
-            **(extra or {}),
+            "lease_ms": lease_ms,
+            **extra,
         }
-        return _flat(fields)
+        flat = _flat(fields)
+        changed = flat != self._published
+        self._published = flat
+        return [str(lease_ms), "1" if changed else "0", *flat]
 
     def _worker_keys(self) -> list[str]:
-        return [self.keys.lease(self.worker_id), self.keys.worker(self.worker_id), self.keys.workers]
+        return [
+            self.keys.lease(self.worker_id),
+            self.keys.worker(self.worker_id),
+            self.keys.workers,
+            self.keys.status,
+        ]
 
     def poll(self, poll_interval: float, status: str | None = None) -> Claim | None:
         """Refresh the lease and take the next payload, in one command."""
-        keys = [*self._worker_keys(), self.keys.queue, self.keys.processing(self.worker_id), self.keys.status]
-        args = [
-            self.worker_id,
-            self._lease_ms(poll_interval),
-            status or "",
-            *self._worker_fields(poll_interval),
-        ]
-        payload = self.backend.eval(POLL, keys, args)
+        keys = [*self._worker_keys(), self.keys.queue, self.keys.processing(self.worker_id)]
+        lease_ms, changed, *fields = self._registration(poll_interval, {})
+        payload = self.backend.eval(POLL, keys, [self.worker_id, lease_ms, status or "", changed, *fields])
         if payload is None:
             return None
-        return Claim(
-            payload=payload, task=Task.from_payload(payload, self.default_ttl), worker_id=self.worker_id
-        )
+        return Claim(payload, Task.from_payload(payload, self.default_ttl), self.worker_id)
 
-    def heartbeat(self, poll_interval: float, status: str | None = None, **fields: Any) -> None:
-        keys = [*self._worker_keys(), self.keys.status]
-        args = [
-            self.worker_id,
-            self._lease_ms(poll_interval),
-            status or "",
-            *self._worker_fields(poll_interval, fields),
-        ]
-        self.backend.eval(HEARTBEAT, keys, args)
+    def heartbeat(self, poll_interval: float, status: str | None = None, **extra: Any) -> None:
+        """Refresh the lease (and the status string when given) without claiming."""
+        lease_ms, changed, *fields = self._registration(poll_interval, extra)
+        self.backend.eval(
+            HEARTBEAT, self._worker_keys(), [self.worker_id, lease_ms, status or "", changed, *fields]
+        )
 
     def start(self, claim: Claim, status: str) -> Claim:
         """Mark the claimed job started (attempts + 1) and say so in the worker status."""
@@ -243,6 +244,7 @@ class QueueConsumer:
             self._lease_ms(0), task.job_id, *_flat(defaults),
         ]  # fmt: skip
         attempts = int(self.backend.eval(START, keys, args))
+        self._published = None  # the job's fields replaced the idle ones
         return Claim(claim.payload, task, claim.worker_id, attempts)
 
     def report(self, claim: Claim, status: str, stage: str, progress: int) -> None:
@@ -255,7 +257,7 @@ class QueueConsumer:
             self.keys.lease(self.worker_id),
         ]
         args = [
-            self.worker_id, status, stage, int(progress), now.isoformat(), self._lease_ms(0), f"{now.timestamp():.3f}",
+            self.worker_id, status, stage, int(progress), now.isoformat(), self._lease_ms(0),
         ]  # fmt: skip
         self.backend.eval(REPORT, keys, args)
 

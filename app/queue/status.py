@@ -12,7 +12,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from app.queue.backends import RedisBackend
@@ -82,37 +81,38 @@ class StatusView:
 
 
 # One round trip for the whole status view. KEYS: status key, workers set. ARGV: key prefix.
+# Worker keys are derived from the set's members, which Upstash's default (global) script lock permits.
 READ_STATUS = """
 local out = {redis.call('GET', KEYS[1]) or ''}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local alive = redis.call('EXISTS', ARGV[1] .. 'worker:' .. id .. ':lease')
-  table.insert(out, {id, alive, redis.call('HGETALL', ARGV[1] .. 'worker:' .. id)})
+  local ttl = redis.call('PTTL', ARGV[1] .. 'worker:' .. id .. ':lease')
+  table.insert(out, {id, ttl, redis.call('HGETALL', ARGV[1] .. 'worker:' .. id)})
 end
 return out
 """
 
 
-def read_status(backend: RedisBackend, keys: Keys, now: datetime) -> StatusView:
+def read_status(backend: RedisBackend, keys: Keys) -> StatusView:
     reply = backend.eval(READ_STATUS, [keys.status, keys.workers], [keys.prefix])
     stored = reply[0] or None
-    workers = [_worker_view(entry, now) for entry in reply[1:]]
+    workers = [_worker_view(entry) for entry in reply[1:]]
     any_alive = any(worker.alive for worker in workers)
     status = stored if (any_alive and stored) else (IDLE if any_alive else OFFLINE)
     return StatusView(status=status, stored_status=stored, workers=workers)
 
 
-def _worker_view(entry: Sequence[Any], now: datetime) -> WorkerView:
-    worker_id, alive, flat = entry[0], entry[1], entry[2] or []
+def _worker_view(entry: Sequence[Any]) -> WorkerView:
+    """A worker from the script's reply; its heartbeat age is how much of its lease has run out.
+
+    Measured by Redis's own clock (lease length minus time to live), so clock skew between hosts is moot.
+    """
+    worker_id, ttl_ms, flat = str(entry[0]), int(entry[1]), entry[2] or []
     fields = {str(flat[i]): str(flat[i + 1]) for i in range(0, len(flat) - 1, 2)}
+    alive = ttl_ms > 0
     age = None
-    if fields.get("heartbeat_at"):
-        try:
-            age = max(0.0, now.timestamp() - float(fields["heartbeat_at"]))
-        except ValueError:
-            age = None
-    return WorkerView(
-        worker_id=str(worker_id), alive=bool(int(alive)), fields=fields, heartbeat_age_seconds=age
-    )
+    if alive and fields.get("lease_ms", "").isdigit():
+        age = max(0.0, (int(fields["lease_ms"]) - ttl_ms) / 1000)
+    return WorkerView(worker_id=worker_id, alive=alive, fields=fields, heartbeat_age_seconds=age)
 
 
 def read_history(backend: RedisBackend, keys: Keys, limit: int) -> list[dict[str, Any]]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -57,7 +56,7 @@ def read_job(job_id: uuid.UUID, services: ServicesDep) -> JobPublic:
 @router.get("/worker/status", response_model=WorkerStatus, responses=error_responses(503))
 def read_worker_status(services: ServicesDep) -> WorkerStatus:
     """What the edge workers are doing; `Offline` when none has a fresh heartbeat."""
-    view = read_status(services.backend, services.keys, datetime.now(UTC))
+    view = read_status(services.backend, services.keys)
     lead = view.lead
     return WorkerStatus(
         status=view.status,

@@ -1,0 +1,114 @@
+"""`python worker.py [--test | --burst]`: the edge worker's entry point."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import socket
+import sys
+import uuid
+
+from app.config import Mode, RedisBackendKind, Settings, load_settings
+from app.errors import ConfigError
+from app.queue.backends import RedisBackend, open_backend
+from app.queue.consumer import QueueConsumer
+from app.queue.keys import Keys
+from app.worker.hardware import Hardware, detect_hardware
+from app.worker.loop import JobProcessor, RepoPolicy, Worker, WorkerTiming
+from app.worker.selftest import format_report, run_checks, worker_checks
+
+log = logging.getLogger("neo_alexandria.worker")
+
+
+def default_worker_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
+
+
+def timing_from(settings: Settings) -> WorkerTiming:
+    return WorkerTiming(
+        poll_interval=settings.poll_interval_seconds,
+        idle_poll_interval=settings.idle_poll_interval_seconds,
+        active_window=settings.active_window_seconds,
+        heartbeat=settings.heartbeat_seconds,
+        reap_interval=settings.reap_interval_seconds,
+        shutdown_grace=settings.shutdown_grace_seconds,
+    )
+
+
+def build_worker(
+    settings: Settings, process: JobProcessor, backend: RedisBackend, hardware: Hardware
+) -> Worker:
+    consumer = QueueConsumer(
+        backend,
+        Keys(settings.redis_key_prefix),
+        settings.worker_id or default_worker_id(),
+        lease_seconds=settings.lease_seconds,
+        max_attempts=settings.max_attempts,
+        retention_seconds=settings.job_retention_seconds,
+        default_ttl=settings.task_ttl_seconds,
+        info={"hostname": socket.gethostname(), "pid": str(os.getpid()), "device": hardware.describe()},
+    )
+    policy = RepoPolicy(settings.allowed_repo_hosts, settings.local_repos_allowed)
+    return Worker(consumer, process, policy, timing_from(settings), on_job_end=lambda: free_memory(hardware))
+
+
+def free_memory(hardware: Hardware) -> None:
+    """Give back what a job held: Python objects, and cached GPU memory."""
+    gc.collect()
+    if hardware.device == "cuda":
+        import torch
+
+        torch.cuda.empty_cache()
+
+
+def run_worker(settings: Settings, process: JobProcessor, *, burst: bool = False) -> int:
+    """Print the hardware, register, and work until a signal (or an empty queue in burst mode)."""
+    hardware = detect_hardware()
+    print("Neo Alexandria edge worker", flush=True)
+    print(f"   Hardware: {hardware.name}", flush=True)
+    print(f"   Device:   {hardware.device}", flush=True)
+    backend = open_backend(settings)
+    try:
+        worker = build_worker(settings, process, backend, hardware)
+        print(f"   Worker:   {worker.consumer.worker_id} (Redis: {backend.name})", flush=True)
+        worker.install_signal_handlers()
+        worker.run(burst=burst)
+    finally:
+        backend.close()
+    return 0
+
+
+def load_worker_settings() -> Settings:
+    settings = load_settings()
+    if settings.mode is Mode.CLOUD:
+        raise ConfigError("worker.py runs with MODE=EDGE (or LOCAL); MODE=CLOUD is the API")
+    if settings.redis_backend is RedisBackendKind.MEMORY:
+        raise ConfigError(
+            "worker.py needs a Redis shared with the API: set UPSTASH_REDIS_REST_URL and "
+            "UPSTASH_REDIS_REST_TOKEN, or REDIS_URL (MODE=LOCAL without one runs the worker inside "
+            "the API process: python -m app.cli serve)"
+        )
+    return settings
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="worker.py", description="Neo Alexandria edge worker")
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--test", action="store_true", help="check settings, services and device, then exit")
+    group.add_argument("--burst", action="store_true", help="process until the queue is empty, then exit")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_worker_settings()
+    except ConfigError as exc:
+        print(f"Configuration error: {exc}", file=sys.stderr)
+        return 2
+    if args.test:
+        results = run_checks(worker_checks(settings))
+        print(format_report(results))
+        return 0 if all(result.ok for result in results) else 1
+    from app.worker.pipeline import build_pipeline
+
+    return run_worker(settings, build_pipeline(settings), burst=args.burst)
