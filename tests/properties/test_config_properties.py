@@ -1,0 +1,94 @@
+"""Property 12 (HTTPS towards every remote service) and the per-MODE start-up requirements."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from app.config import load_settings
+from app.errors import ConfigError
+
+remote_hosts = st.from_regex(
+    r"[a-z][a-z0-9-]{0,12}\.(upstash\.io|qdrant\.io|neon\.tech|example\.com)", fullmatch=True
+)
+loopback_hosts = st.sampled_from(["127.0.0.1", "localhost", "[::1]", "127.3.4.5"])
+BASE = {"mode": "EDGE", "redis_url": "redis://127.0.0.1:6379/0"}
+
+
+@given(host=remote_hosts, scheme=st.sampled_from(["http", "ftp", "ws"]))
+def test_property_12_remote_services_refuse_plain_http(host: str, scheme: str) -> None:
+    for overrides in (
+        {"upstash_redis_rest_url": f"{scheme}://{host}", "upstash_redis_rest_token": "t"},
+        {"qdrant_url": f"{scheme}://{host}:6333"},
+    ):
+        with pytest.raises(ConfigError, match="must use https"):
+            load_settings(**{**BASE, **overrides})
+    with pytest.raises(ConfigError, match="must use rediss"):
+        load_settings(mode="EDGE", redis_url=f"redis://{host}:6379")
+    with pytest.raises(ConfigError, match="TLS is required"):
+        load_settings(**BASE, neon_database_url=f"postgresql://u:p@{host}/db?sslmode=disable")
+
+
+@given(host=remote_hosts)
+def test_property_12_remote_services_accept_tls(host: str) -> None:
+    settings = load_settings(
+        mode="EDGE",
+        upstash_redis_rest_url=f"https://{host}",
+        upstash_redis_rest_token="t",
+        qdrant_url=f"https://{host}:6333",
+        neon_database_url=f"postgresql://u:p@{host}/db",
+    )
+    assert settings.redis_backend == "upstash"
+    assert load_settings(mode="EDGE", redis_url=f"rediss://{host}:6380").redis_backend == "url"
+
+
+@given(host=loopback_hosts)
+def test_property_12_loopback_may_use_plain_transport(host: str) -> None:
+    settings = load_settings(
+        mode="EDGE",
+        redis_url=f"redis://{host}:6379/0",
+        qdrant_url=f"http://{host}:6333",
+        neon_database_url=f"postgresql://u@{host}/test?sslmode=disable",
+    )
+    assert settings.redis_backend == "url"
+
+
+@pytest.mark.parametrize(
+    ("overrides", "variable"),
+    [
+        ({"mode": "CLOUD", "redis_url": "redis://127.0.0.1"}, "PHAROS_ADMIN_TOKEN"),
+        ({"mode": "CLOUD", "pharos_admin_token": "t"}, "REDIS_URL"),
+        ({"mode": "EDGE"}, "UPSTASH_REDIS_REST_URL"),
+        ({"mode": "EDGE", "upstash_redis_rest_url": "https://x.upstash.io"}, "UPSTASH_REDIS_REST_TOKEN"),
+        ({"mode": "EDGE", "upstash_redis_rest_token": "t"}, "UPSTASH_REDIS_REST_URL"),
+        ({"mode": "SPACE"}, "MODE"),
+        ({"mode": "EDGE", "redis_url": "redis://127.0.0.1", "max_queue_size": 0}, "MAX_QUEUE_SIZE"),
+    ],
+)
+def test_missing_settings_name_the_variable(overrides: dict, variable: str) -> None:
+    with pytest.raises(ConfigError, match=variable):
+        load_settings(**overrides)
+
+
+def test_defaults_follow_the_design() -> None:
+    settings = load_settings(mode="EDGE", redis_url="redis://127.0.0.1:6379/0")
+    assert (settings.max_queue_size, settings.task_ttl_seconds, settings.poll_interval_seconds) == (
+        10,
+        86400,
+        2.0,
+    )
+    assert settings.allowed_repo_hosts == ("github.com", "gitlab.com", "bitbucket.org")
+    assert not settings.local_repos_allowed
+    assert load_settings(mode="LOCAL").local_repos_allowed
+    assert load_settings(mode="LOCAL").redis_backend == "memory"
+
+
+def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MODE", "CLOUD")
+    monkeypatch.setenv("PHAROS_ADMIN_TOKEN", "from-env")
+    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("ALLOWED_REPO_HOSTS", "git.example.org, github.com")
+    settings = load_settings()
+    assert settings.admin_token == "from-env"
+    assert settings.allowed_repo_hosts == ("git.example.org", "github.com")
