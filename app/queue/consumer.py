@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -175,6 +176,7 @@ class QueueConsumer:
     clock: Clock = utc_now
     info: dict[str, str] = field(default_factory=dict)
     _published: list[str] | None = field(default=None, init=False, repr=False)
+    _lease_fresh_until: float = field(default=0.0, init=False, repr=False)
 
     def _lease_ms(self, poll_interval: float) -> int:
         # An idle worker refreshes its lease only when it polls, so the lease outlasts two polls and some.
@@ -195,7 +197,8 @@ class QueueConsumer:
         }
         flat = _flat(fields)
         changed = flat != self._published
-        self._published = flat
+        if changed:
+            self._published = flat
         return [str(lease_ms), "1" if changed else "0", *flat]
 
     def _worker_keys(self) -> list[str]:
@@ -207,10 +210,18 @@ class QueueConsumer:
         ]
 
     def poll(self, poll_interval: float, status: str | None = None) -> Claim | None:
-        """Refresh the lease and take the next payload, in one command."""
-        keys = [*self._worker_keys(), self.keys.queue, self.keys.processing(self.worker_id)]
+        """Take the next payload, refreshing the lease in the same command once half of it has run out."""
         lease_ms, changed, *fields = self._registration(poll_interval, {})
-        payload = self.backend.eval(POLL, keys, [self.worker_id, lease_ms, status or "", changed, *fields])
+        if status is None and changed == "0" and time.monotonic() < self._lease_fresh_until:
+            payload = self.backend.lmove(
+                self.keys.queue, self.keys.processing(self.worker_id), "LEFT", "RIGHT"
+            )
+        else:
+            keys = [*self._worker_keys(), self.keys.queue, self.keys.processing(self.worker_id)]
+            payload = self.backend.eval(
+                POLL, keys, [self.worker_id, lease_ms, status or "", changed, *fields]
+            )
+            self._lease_refreshed(int(lease_ms))
         if payload is None:
             return None
         return Claim(payload, Task.from_payload(payload, self.default_ttl), self.worker_id)
@@ -221,6 +232,10 @@ class QueueConsumer:
         self.backend.eval(
             HEARTBEAT, self._worker_keys(), [self.worker_id, lease_ms, status or "", changed, *fields]
         )
+        self._lease_refreshed(int(lease_ms))
+
+    def _lease_refreshed(self, lease_ms: int) -> None:
+        self._lease_fresh_until = time.monotonic() + lease_ms / 2000
 
     def start(self, claim: Claim, status: str) -> Claim:
         """Mark the claimed job started (attempts + 1) and say so in the worker status."""
@@ -245,6 +260,7 @@ class QueueConsumer:
         ]  # fmt: skip
         attempts = int(self.backend.eval(START, keys, args))
         self._published = None  # the job's fields replaced the idle ones
+        self._lease_fresh_until = 0.0
         return Claim(claim.payload, task, claim.worker_id, attempts)
 
     def report(self, claim: Claim, status: str, stage: str, progress: int) -> None:

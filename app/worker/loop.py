@@ -116,7 +116,8 @@ class Worker:
         self._abort = threading.Event()  # cold stop: drop the current job now
         self._last_work = -float("inf")
         self._last_reap = -float("inf")
-        self._empty_polls = 0
+        self._idle_polls = 0
+        self.poll_interval = self.timing.poll_interval
         self._outage_since: float | None = None
         self._backoff = 1.0
         self.jobs_done = 0
@@ -151,19 +152,20 @@ class Worker:
     def run(self, *, burst: bool = False) -> int:
         """Work until stopped; returns the number of jobs handled."""
         log.info("Worker %s polling every %.1f s", self.consumer.worker_id, self.timing.poll_interval)
+        # A worker that just started is likely wanted: poll fast for one active window.
+        self._last_work = self.clock()
         try:
-            self._call_redis(lambda: self.consumer.heartbeat(self.timing.poll_interval, IDLE))
+            self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval, IDLE))
             while not self._stop.is_set():
-                interval = self.current_poll_interval()
+                interval = self.poll_interval = self._next_poll_interval()
                 claim = self._call_redis(partial(self.consumer.poll, interval))
                 if claim is None:
                     if burst and self._outage_since is None:
                         break
-                    self._empty_polls += 1
                     self._maybe_reap(interval)
                     self._stop.wait(self._backoff if self._outage_since is not None else interval)
                     continue
-                self._empty_polls = 0
+                self._idle_polls = 0
                 self._last_work = self.clock()
                 self.handle(claim)
                 self._maybe_reap(interval)
@@ -171,17 +173,20 @@ class Worker:
             self._teardown()
         return self.jobs_done
 
-    def current_poll_interval(self) -> float:
-        """Fast while there is or was recent work; doubling towards the idle interval after that."""
+    def _next_poll_interval(self) -> float:
+        """Fast while there is or was recent work; then doubling at each empty poll, up to the idle interval."""
         timing = self.timing
         if self.clock() - self._last_work < timing.active_window:
             return timing.poll_interval
-        grown = timing.poll_interval * 2 ** max(0, self._empty_polls)
+        self._idle_polls += 1
+        grown = timing.poll_interval * 2 ** min(self._idle_polls, 30)
         return min(timing.idle_poll_interval, max(timing.poll_interval, grown))
 
     def _maybe_reap(self, interval: float) -> None:
+        # Idle workers reap rarely: a dead peer's job then waits up to 20 idle polls, which is
+        # what keeps an idle worker's daily Redis bill small.
         now = self.clock()
-        if now - self._last_reap < max(self.timing.reap_interval, 10 * interval):
+        if now - self._last_reap < max(self.timing.reap_interval, 20 * interval):
             return
         self._last_reap = now
         self._call_redis(self.consumer.reap)
@@ -252,7 +257,7 @@ class Worker:
         grace_deadline: float | None = None
         while not runner.done.wait(0.2):
             if self.clock() >= next_beat:
-                self._call_redis(lambda: self.consumer.heartbeat(self.timing.poll_interval))
+                self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval))
                 next_beat = self.clock() + self.timing.heartbeat
             if self._stop.is_set() and grace_deadline is None:
                 grace_deadline = self.clock() + self.timing.shutdown_grace

@@ -1,0 +1,51 @@
+"""A throwaway redis-server on a free loopback port, so a benchmark's command counts are its own."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis
+
+
+@contextmanager
+def private_redis() -> Iterator[str]:
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise SystemExit("redis-server is not on PATH; this benchmark starts a private one")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    try:
+        client = redis.Redis.from_url(url)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def server_commands(url: str) -> int:
+    """Commands the server executed (scripts' inner calls included), from INFO commandstats."""
+    stats = redis.Redis.from_url(url).info("commandstats")
+    return sum(
+        entry["calls"] for name, entry in stats.items() if name not in ("cmdstat_info", "cmdstat_config")
+    )
+
+
+def reset_stats(url: str) -> None:
+    redis.Redis.from_url(url).config_resetstat()
