@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -131,28 +131,22 @@ class VectorStore:
             self._client.close()
 
     def ensure_collection(self) -> None:
-        """Create the collection when missing; refuse one built for another vector size or distance."""
-        with self._unavailable_on_error("preparing the collection"), self._serial:
-            if not self._client.collection_exists(COLLECTION_NAME):
-                self._create_collection()
-            info = self._client.get_collection(COLLECTION_NAME)
-            _check_vector_params(info.config.params.vectors)
-            # Local mode has no payload indexes (it scans); a server needs one for filters and facets.
-            if not self._local and "repo_url" not in info.payload_schema:
-                self._client.create_payload_index(
-                    COLLECTION_NAME, "repo_url", models.PayloadSchemaType.KEYWORD, wait=True
-                )
-        self._ready = True
+        """Create the collection when missing; refuse one built for another vector size or distance.
+
+        Raises `VectorStoreUnavailable` when Qdrant does not answer, `ConfigError` on a mismatch.
+        """
+        with self._unavailable_on_error("preparing the collection"):
+            self._prepare()
 
     def upsert_files(self, repo_url: str, commit: str, files: Sequence[FileVector]) -> int:
         """Write one point per file (overwriting that file's previous point); returns the number written."""
-        self._ensure_ready()
         points = self._points(repo_url, commit, files)
+        self._upload_step("preparing the collection", self._prepare_once)
         for start in range(0, len(points), self._batch_size):
             batch = points[start : start + self._batch_size]
             self._upload_step(
                 f"upserting {len(batch)} points of {repo_url}",
-                partial(self._client.upsert, COLLECTION_NAME, points=batch, wait=True),
+                self._locked(self._client.upsert, COLLECTION_NAME, points=batch, wait=True),
             )
         return len(points)
 
@@ -170,7 +164,7 @@ class VectorStore:
             selector = models.PointIdsList(points=list(batch))
             self._upload_step(
                 f"deleting {len(batch)} stale points of {repo_url}",
-                partial(self._client.delete, COLLECTION_NAME, points_selector=selector, wait=True),
+                self._locked(self._client.delete, COLLECTION_NAME, points_selector=selector, wait=True),
             )
         return RepositoryUpload(upserted=upserted, deleted=len(stale))
 
@@ -216,11 +210,28 @@ class VectorStore:
         return {str(hit.value): hit.count for hit in facets.hits}
 
     def _ensure_ready(self) -> None:
+        with self._unavailable_on_error("preparing the collection"):
+            self._prepare_once()
+
+    def _prepare_once(self) -> None:
         if self._ready:
             return
         with self._ready_lock:
             if not self._ready:
-                self.ensure_collection()
+                self._prepare()
+
+    def _prepare(self) -> None:
+        with self._serial:
+            if not self._client.collection_exists(COLLECTION_NAME):
+                self._create_collection()
+            info = self._client.get_collection(COLLECTION_NAME)
+            _check_vector_params(info.config.params.vectors)
+            # Local mode has no payload indexes (it scans); a server needs one for filters and facets.
+            if not self._local and "repo_url" not in info.payload_schema:
+                self._client.create_payload_index(
+                    COLLECTION_NAME, "repo_url", models.PayloadSchemaType.KEYWORD, wait=True
+                )
+        self._ready = True
 
     def _create_collection(self) -> None:
         try:
@@ -259,7 +270,7 @@ class VectorStore:
         ids: list[str] = []
         offset: models.ExtendedPointId | None = None
         while True:
-            request = partial(
+            request = self._locked(
                 self._client.scroll,
                 COLLECTION_NAME,
                 scroll_filter=scroll_filter,
@@ -284,7 +295,7 @@ class VectorStore:
             reraise=True,
         )
         try:
-            return retrying(self._serially, request)
+            return retrying(request)
         except _SERVICE_ERRORS as exc:
             transient = _is_transient(exc)
             tries = f"after {self._attempts} attempts" if transient else "(not retried)"
@@ -292,9 +303,14 @@ class VectorStore:
             error.transient = transient
             raise error from exc
 
-    def _serially(self, request: Callable[[], T]) -> T:
-        with self._serial:
-            return request()
+    def _locked(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> Callable[[], T]:
+        """A request that calls `method` while holding the local-mode lock."""
+
+        def request() -> T:
+            with self._serial:
+                return method(*args, **kwargs)
+
+        return request
 
     @contextmanager
     def _unavailable_on_error(self, action: str) -> Iterator[None]:
