@@ -33,6 +33,7 @@ import psycopg2
 import psycopg2.extensions
 import psycopg2.extras
 import psycopg2.pool
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
 
 from app.config import is_loopback_host
 from app.errors import JobNotFound, MetadataUnavailable, UnknownRepository
@@ -700,12 +701,28 @@ class _SqliteBackend:
         )
         try:
             conn.execute("PRAGMA foreign_keys = ON")
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._use_wal(conn)
             conn.execute("PRAGMA synchronous = NORMAL")
         except sqlite3.Error:
             conn.close()
             raise
         return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL (readers never wait for the writer); a no-op once it is.
+
+        The switch needs the file to itself and answers "locked" at once, without the busy timeout,
+        while another process opens the same new file: retry it for as long as the busy timeout.
+        """
+        retrying = Retrying(
+            stop=stop_after_delay(self._busy_timeout),
+            wait=wait_random(0.01, 0.1),
+            retry=retry_if_exception(
+                lambda exc: isinstance(exc, sqlite3.OperationalError) and _sqlite_unavailable(exc)
+            ),
+            reraise=True,
+        )
+        retrying(conn.execute, "PRAGMA journal_mode = WAL")
 
     def _put_back(self, conn: sqlite3.Connection) -> None:
         with self._lock:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
@@ -341,6 +342,8 @@ def _client(
 ) -> QdrantClient:
     if qdrant_url:
         require_secure_url("QDRANT_URL", qdrant_url, ("https",))
+        if urlsplit(qdrant_url).scheme not in ("http", "https"):
+            raise ConfigError("QDRANT_URL must be an https:// URL (or http:// on loopback)")
         # The version check would send a request from a background thread at construction.
         return QdrantClient(url=qdrant_url, api_key=api_key, timeout=timeout, check_compatibility=False)
     if path is None:

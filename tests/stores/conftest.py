@@ -15,6 +15,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 from qdrant_client import QdrantClient
+from store_doubles import SleepRecorder
 
 from app.stores.metadata import MetadataStore, open_metadata_store
 from app.stores.vectors import VectorStore
@@ -116,16 +117,6 @@ def qdrant_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Qd
         client = QdrantClient(path=str(tmp_path / "qdrant"))
     yield client
     client.close()
-
-
-class SleepRecorder:
-    """Stands in for time.sleep: remembers the waits instead of waiting."""
-
-    def __init__(self) -> None:
-        self.waits: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.waits.append(seconds)
 
 
 @pytest.fixture
