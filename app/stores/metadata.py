@@ -202,7 +202,7 @@ class MetadataStore:
 
     @property
     def backend_name(self) -> str:
-        """ "postgresql" or "sqlite", for status reports."""
+        """The database in use, "postgresql" or "sqlite", for status reports."""
         return self._backend.name
 
     def __enter__(self) -> MetadataStore:
@@ -443,10 +443,17 @@ def _files(tx: _Transaction, repository_id: int) -> list[FileRecord]:
 
 
 def _as_datetime(value: object) -> datetime | None:
-    """PostgreSQL returns datetimes; SQLite returns the ISO-8601 text it was given."""
+    """A stored time in UTC: PostgreSQL returns datetimes, SQLite the ISO-8601 text it was given."""
     if value is None or isinstance(value, datetime):
-        return value
-    return datetime.fromisoformat(str(value))
+        return _utc(value)
+    return _utc(datetime.fromisoformat(str(value)))
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    """A time in UTC; a naive time is taken to be UTC already."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -501,7 +508,7 @@ class _PostgresTransaction(_CursorTransaction):
         )
 
     def time(self, value: datetime | None) -> object:
-        return value
+        return _utc(value)
 
     def lock_schema(self) -> None:
         self._cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
@@ -519,7 +526,9 @@ class _SqliteTransaction(_CursorTransaction):
         return statement.format(id_primary_key="INTEGER PRIMARY KEY", timestamp="TEXT")
 
     def time(self, value: datetime | None) -> object:
-        return value.isoformat() if value is not None else None
+        # UTC text sorts in time order.
+        utc = _utc(value)
+        return utc.isoformat() if utc is not None else None
 
     def lock_schema(self) -> None:
         """Nothing to do: the write transaction began with BEGIN IMMEDIATE, which holds the write lock."""

@@ -7,7 +7,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import psycopg2
@@ -107,6 +107,17 @@ def test_ingest_time_comes_from_the_clock_and_keeps_its_zone(make_metadata_store
     stored = store.get_repository(REPO).last_ingested_at
     assert stored == WHEN
     assert stored is not None and stored.utcoffset() == timedelta(0)
+
+
+def test_times_are_stored_and_read_in_utc(metadata_store: MetadataStore) -> None:
+    metadata_store.record_ingest(REPO, "c1", [], [], ingested_at=WHEN.replace(tzinfo=None))
+    assert metadata_store.get_repository(REPO).last_ingested_at == WHEN
+
+    an_hour_east = WHEN.astimezone(timezone(timedelta(hours=1)))
+    metadata_store.record_job(JobRecord("j", REPO, "running", started_at=an_hour_east))
+    started = metadata_store.get_job("j").started_at
+    assert started == WHEN
+    assert started is not None and started.utcoffset() == timedelta(0)
 
 
 def test_reingest_replaces_files_and_edges(metadata_store: MetadataStore) -> None:
