@@ -358,7 +358,9 @@ def _open_local_folder(path: Path) -> QdrantClient:
     import portalocker
 
     try:
-        return QdrantClient(path=str(path))
+        # The store serialises every local-mode call, so the client's SQLite file may be used from any
+        # thread (FastAPI's threadpool); SQLite builds without full thread safety would refuse otherwise.
+        return QdrantClient(path=str(path), force_disable_check_same_thread=True)
     except RuntimeError as exc:
         # qdrant-client turns portalocker's LockException into a bare RuntimeError while handling it.
         if isinstance(exc.__context__, portalocker.LockException):
