@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import math
 import multiprocessing
+import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -244,6 +246,14 @@ def test_two_repositories_never_overwrite_each_other(vector_store: VectorStore) 
     vector_store.replace_repository(REPO, "a2", files_of(2))
     assert vector_store.counts_by_repository() == {REPO: 2, OTHER_REPO: 5}
     assert vector_store.count_files(OTHER_REPO) == 5
+
+
+def test_local_storage_commits_through_a_write_ahead_log(tmp_path: Path) -> None:
+    with open_vector_store(None, None, tmp_path / "qdrant") as store:
+        store.replace_repository(REPO, "c1", files_of(2))
+    storage = tmp_path / "qdrant" / "collection" / COLLECTION_NAME / "storage.sqlite"
+    with closing(sqlite3.connect(storage)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("wal",)
 
 
 def test_vectors_survive_reopening_the_folder(tmp_path: Path) -> None:
