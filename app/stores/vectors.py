@@ -375,8 +375,8 @@ def _commit_local_storage_without_fsync(client: QdrantClient) -> None:
     """Put local mode's SQLite files in WAL mode with synchronous=NORMAL.
 
     qdrant-client's local mode commits every point in a transaction of its own; with SQLite's default
-    journal each commit waits for several fsyncs, which made 2,000 points take 10-30 s on this project's
-    build machine instead of 0.3 s. WAL with synchronous=NORMAL keeps the file consistent after a crash;
+    journal each commit waits for several fsyncs (2,000 points: 10-30 s on a busy disk, 0.3 s in WAL
+    mode). WAL with synchronous=NORMAL keeps the file consistent after a crash;
     a power cut may lose the last commits, which the next ingest of that repository writes again.
     qdrant-client offers no setting for this, so this reaches into its local storage and leaves it as it
     is if that ever changes shape (tests/stores check that the files end up in WAL mode).
@@ -395,10 +395,12 @@ def _is_local(client: QdrantClient) -> bool:
 
 
 def _check_vector_params(vectors: object) -> None:
-    single = isinstance(vectors, models.VectorParams)
-    if single and vectors.size == VECTOR_SIZE and vectors.distance == DISTANCE:
-        return
-    found = f"{vectors.size}-d {vectors.distance.value}" if single else "named"
+    if isinstance(vectors, models.VectorParams):
+        if vectors.size == VECTOR_SIZE and vectors.distance == DISTANCE:
+            return
+        found = f"{vectors.size}-d {vectors.distance.value}"
+    else:
+        found = "named"
     raise ConfigError(
         f"Qdrant collection {COLLECTION_NAME!r} holds {found} vectors; this code stores "
         f"{VECTOR_SIZE}-d {DISTANCE.value} vectors. Delete the collection or point QDRANT_URL elsewhere."
