@@ -1,8 +1,8 @@
 """Repositories, their files and dependency edges, and jobs, in PostgreSQL or in a SQLite file.
 
 PostgreSQL (Neon) is used when `NEON_DATABASE_URL` is set, through one psycopg2 `ThreadedConnectionPool`;
-a SQLite file is the embedded default. Both run the same SQL: the differences (placeholders, bulk inserts,
-identity columns, timestamps, locking) live in the two transaction classes at the bottom.
+a SQLite file is the embedded default. Both run the same SQL; what differs between them lives in
+`app.stores.databases`.
 
 The schema is created and migrated at start-up (`migrate()`) or on first use: a `schema_version` table
 records what was applied, and the migration runs under a lock, so running it twice, or from two processes
@@ -19,48 +19,30 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import threading
-import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-import psycopg2
-import psycopg2.extensions
-import psycopg2.extras
-import psycopg2.pool
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random
-
-from app.config import is_loopback_host
-from app.errors import JobNotFound, MetadataUnavailable, UnknownRepository
+from app.errors import JobNotFound, UnknownRepository
+from app.stores.databases import (
+    INTEGRITY_ERRORS,
+    Backend,
+    PostgresBackend,
+    SqliteBackend,
+    Transaction,
+    as_utc,
+    one_line,
+    postgres_connect_options,
+)
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_CONNECT_TIMEOUT_SECONDS = 3
 DEFAULT_MAX_CONNECTIONS = 4
 DEFAULT_WAIT_SECONDS = 5.0
-
-# A connection idle longer than this is checked before use: Neon closes idle connections when it scales
-# to zero, and a dead pooled connection must not turn the next request into a 503.
-_PING_AFTER_IDLE_SECONDS = 30.0
-# After a failed connect, callers fail at once for this long instead of queueing behind new attempts.
-_RECONNECT_PAUSE_SECONDS = 2.0
-# pg_advisory_xact_lock key that serialises migrations between processes ("NeoA").
-_MIGRATION_LOCK_KEY = 0x4E656F41
-# SQLite result codes that mean "cannot use the database now", as opposed to a wrong statement.
-_SQLITE_UNAVAILABLE = (
-    "SQLITE_BUSY",
-    "SQLITE_LOCKED",
-    "SQLITE_CANTOPEN",
-    "SQLITE_IOERR",
-    "SQLITE_FULL",
-    "SQLITE_READONLY",
-)
-_INTEGRITY_ERRORS = (psycopg2.IntegrityError, sqlite3.IntegrityError)
 
 
 @dataclass(frozen=True)
@@ -194,7 +176,7 @@ class MetadataStore:
     connection for the length of one transaction.
     """
 
-    def __init__(self, backend: _Backend, *, clock: Callable[[], datetime] = _utc_now) -> None:
+    def __init__(self, backend: Backend, *, clock: Callable[[], datetime] = _utc_now) -> None:
         self._backend = backend
         self._clock = clock
         self._schema_ready = False
@@ -277,10 +259,10 @@ class MetadataStore:
                     ("repository_id", "src", "dst", "kind"),
                     [(repository_id, e.src, e.dst, e.kind) for e in edges],
                 )
-        except _INTEGRITY_ERRORS as exc:
+        except INTEGRITY_ERRORS as exc:
             raise ValueError(
                 f"The ingest of {repo_url} was refused (a duplicate file or edge, or an edge to a file "
-                f"that is not listed): {_one_line(exc)}"
+                f"that is not listed): {one_line(exc)}"
             ) from exc
         return RepositorySummary(repo_url, commit, when, len(files), len(edges))
 
@@ -377,46 +359,20 @@ def open_metadata_store(
     its database is down and answers `MetadataUnavailable` until it is back.
     """
     if database_url:
-        backend: _Backend = _PostgresBackend(
+        backend: Backend = PostgresBackend(
             database_url,
             connect_options=postgres_connect_options(database_url, connect_timeout_seconds),
             max_connections=max_connections,
             wait_seconds=wait_seconds,
         )
     elif sqlite_path is not None:
-        backend = _SqliteBackend(Path(sqlite_path), busy_timeout_seconds=wait_seconds)
+        backend = SqliteBackend(Path(sqlite_path), busy_timeout_seconds=wait_seconds)
     else:
         raise ValueError("The metadata store needs NEON_DATABASE_URL or a SQLite file path")
     return MetadataStore(backend, clock=clock)
 
 
-def postgres_connect_options(database_url: str, connect_timeout_seconds: int) -> dict[str, Any]:
-    """libpq options to add to the URL: TLS off loopback (property 12), short timeouts, keepalives.
-
-    An option the URL sets itself is left as the URL says.
-    """
-    params = psycopg2.extensions.parse_dsn(database_url)
-    options: dict[str, Any] = {
-        "connect_timeout": connect_timeout_seconds,
-        "keepalives": 1,
-        "keepalives_idle": 30,
-        "keepalives_interval": 10,
-        "keepalives_count": 3,
-        "application_name": "neo-alexandria",
-    }
-    if not _is_local_database(params.get("host")):
-        options["sslmode"] = "require"
-    return {key: value for key, value in options.items() if key not in params}
-
-
-def _is_local_database(hosts: str | None) -> bool:
-    """No host means libpq's Unix socket; a path is a socket folder; else every host must be loopback."""
-    if not hosts:
-        return True
-    return all(host.startswith("/") or is_loopback_host(host) for host in hosts.split(","))
-
-
-def _repository_row(tx: _Transaction, repo_url: str) -> tuple[Any, ...]:
+def _repository_row(tx: Transaction, repo_url: str) -> tuple[Any, ...]:
     tx.execute(f"SELECT {_REPOSITORY_COLUMNS} FROM repositories WHERE url = ?", (repo_url,))
     row = tx.fetchone()
     if row is None:
@@ -434,7 +390,7 @@ def _repository(row: tuple[Any, ...]) -> RepositorySummary:
     )
 
 
-def _files(tx: _Transaction, repository_id: int) -> list[FileRecord]:
+def _files(tx: Transaction, repository_id: int) -> list[FileRecord]:
     tx.execute(
         "SELECT path, language, size_bytes, parse_status FROM files WHERE repository_id = ? ORDER BY path",
         (repository_id,),
@@ -445,302 +401,5 @@ def _files(tx: _Transaction, repository_id: int) -> list[FileRecord]:
 def _as_datetime(value: object) -> datetime | None:
     """A stored time in UTC: PostgreSQL returns datetimes, SQLite the ISO-8601 text it was given."""
     if value is None or isinstance(value, datetime):
-        return _utc(value)
-    return _utc(datetime.fromisoformat(str(value)))
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    """A time in UTC; a naive time is taken to be UTC already."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())[:500]
-
-
-# --- The two databases ---------------------------------------------------------------------------------
-
-
-class _Transaction(Protocol):
-    def execute(self, sql: str, params: Sequence[object] = ()) -> None: ...
-    def fetchone(self) -> tuple[Any, ...] | None: ...
-    def fetchall(self) -> list[tuple[Any, ...]]: ...
-    def insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[object, ...]]) -> None: ...
-    def ddl(self, statement: str) -> str: ...
-    def time(self, value: datetime | None) -> object: ...
-    def lock_schema(self) -> None: ...
-
-
-class _Backend(Protocol):
-    name: str
-
-    def transaction(self, *, write: bool) -> AbstractContextManager[_Transaction]: ...
-    def close(self) -> None: ...
-
-
-class _CursorTransaction:
-    """Shared part of both transaction classes: SQL is written with `?` placeholders."""
-
-    def __init__(self, cursor: Any) -> None:
-        self._cursor = cursor
-
-    def fetchone(self) -> tuple[Any, ...] | None:
-        return self._cursor.fetchone()
-
-    def fetchall(self) -> list[tuple[Any, ...]]:
-        return self._cursor.fetchall()
-
-
-class _PostgresTransaction(_CursorTransaction):
-    def execute(self, sql: str, params: Sequence[object] = ()) -> None:
-        # The project's SQL has no literal "?" or "%", so this is the whole translation to psycopg2's style.
-        self._cursor.execute(sql.replace("?", "%s"), params)
-
-    def insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[object, ...]]) -> None:
-        statement = f"INSERT INTO {table} ({', '.join(columns)}) VALUES %s"
-        psycopg2.extras.execute_values(self._cursor, statement, rows, page_size=1000)
-
-    def ddl(self, statement: str) -> str:
-        return statement.format(
-            id_primary_key="BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY", timestamp="TIMESTAMPTZ"
-        )
-
-    def time(self, value: datetime | None) -> object:
-        return _utc(value)
-
-    def lock_schema(self) -> None:
-        self._cursor.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK_KEY,))
-
-
-class _SqliteTransaction(_CursorTransaction):
-    def execute(self, sql: str, params: Sequence[object] = ()) -> None:
-        self._cursor.execute(sql, params)
-
-    def insert_many(self, table: str, columns: Sequence[str], rows: list[tuple[object, ...]]) -> None:
-        marks = ", ".join("?" for _ in columns)
-        self._cursor.executemany(f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})", rows)
-
-    def ddl(self, statement: str) -> str:
-        return statement.format(id_primary_key="INTEGER PRIMARY KEY", timestamp="TEXT")
-
-    def time(self, value: datetime | None) -> object:
-        # UTC text sorts in time order.
-        utc = _utc(value)
-        return utc.isoformat() if utc is not None else None
-
-    def lock_schema(self) -> None:
-        """Nothing to do: the write transaction began with BEGIN IMMEDIATE, which holds the write lock."""
-
-
-class _PostgresBackend:
-    """psycopg2 connections from one ThreadedConnectionPool, created on first use."""
-
-    name = "postgresql"
-
-    def __init__(
-        self, dsn: str, *, connect_options: dict[str, Any], max_connections: int, wait_seconds: float
-    ) -> None:
-        self._dsn = dsn
-        self._connect_options = connect_options
-        self._max_connections = max_connections
-        self._wait_seconds = wait_seconds
-        self._pool: psycopg2.pool.ThreadedConnectionPool | None = None
-        self._slots = threading.BoundedSemaphore(max_connections)
-        # One checkout at a time, so that callers queue here (with a time limit) rather than inside the
-        # pool's lock while it waits for a connect that may take the whole connect timeout.
-        self._checkout_lock = threading.Lock()
-        self._last_used: dict[int, float] = {}
-        self._connect_failed_until = 0.0
-        self._closed = False
-
-    @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[_Transaction]:
-        with self._connection() as conn:
-            try:
-                with conn.cursor() as cursor:
-                    if not write:
-                        # Several SELECTs of one read see one snapshot (files and edges of the same ingest).
-                        cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    yield _PostgresTransaction(cursor)
-                conn.commit()
-            except BaseException:
-                if not conn.closed:
-                    conn.rollback()
-                raise
-
-    def close(self) -> None:
-        with self._checkout_lock:
-            self._closed = True
-            if self._pool is not None and not self._pool.closed:
-                self._pool.closeall()
-
-    @contextmanager
-    def _connection(self) -> Iterator[Any]:
-        if not self._slots.acquire(timeout=self._wait_seconds):
-            raise MetadataUnavailable(
-                f"All {self._max_connections} database connections stayed busy for {self._wait_seconds:g} s"
-            )
-        try:
-            conn = self._checkout()
-            try:
-                yield conn
-            except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-                self._put_back(conn, broken=True)
-                raise MetadataUnavailable(f"The database connection failed: {_one_line(exc)}") from exc
-            except BaseException:
-                self._put_back(conn, broken=bool(conn.closed))
-                raise
-            self._put_back(conn, broken=bool(conn.closed))
-        finally:
-            self._slots.release()
-
-    def _checkout(self) -> Any:
-        if not self._checkout_lock.acquire(timeout=self._wait_seconds):
-            raise MetadataUnavailable(f"No database connection within {self._wait_seconds:g} s")
-        try:
-            if self._closed:
-                raise MetadataUnavailable("The metadata store is closed")
-            if time.monotonic() < self._connect_failed_until:
-                raise MetadataUnavailable("The database was unreachable a moment ago")
-            try:
-                return self._live_connection()
-            except (psycopg2.OperationalError, psycopg2.pool.PoolError) as exc:
-                self._connect_failed_until = time.monotonic() + _RECONNECT_PAUSE_SECONDS
-                raise MetadataUnavailable(f"Cannot connect to the database: {_one_line(exc)}") from exc
-        finally:
-            self._checkout_lock.release()
-
-    def _live_connection(self) -> Any:
-        if self._pool is None:
-            self._pool = psycopg2.pool.ThreadedConnectionPool(
-                1, self._max_connections, self._dsn, **self._connect_options
-            )
-        conn = self._pool.getconn()
-        idle = time.monotonic() - self._last_used.get(id(conn), time.monotonic())
-        if idle > _PING_AFTER_IDLE_SECONDS and not _answers(conn):
-            self._put_back(conn, broken=True)
-            conn = self._pool.getconn()
-        return conn
-
-    def _put_back(self, conn: Any, *, broken: bool) -> None:
-        if broken:
-            self._last_used.pop(id(conn), None)
-        else:
-            self._last_used[id(conn)] = time.monotonic()
-        if self._pool is not None and not self._pool.closed:
-            self._pool.putconn(conn, close=broken)
-
-
-def _answers(conn: Any) -> bool:
-    try:
-        with conn.cursor() as cursor:
-            cursor.execute("SELECT 1")
-        conn.rollback()
-        return True
-    except (psycopg2.OperationalError, psycopg2.InterfaceError):
-        return False
-
-
-class _SqliteBackend:
-    """Connections to one SQLite file in WAL mode, each used by one thread at a time."""
-
-    name = "sqlite"
-
-    def __init__(self, path: Path, *, busy_timeout_seconds: float) -> None:
-        self._path = path
-        self._busy_timeout = busy_timeout_seconds
-        self._idle: list[sqlite3.Connection] = []
-        self._lock = threading.Lock()
-        self._closed = False
-
-    @contextmanager
-    def transaction(self, *, write: bool) -> Iterator[_Transaction]:
-        with self._connection() as conn:
-            # IMMEDIATE takes the write lock up front: two writers queue on the busy timeout instead of
-            # one failing when it upgrades a read lock.
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield _SqliteTransaction(conn.cursor())
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-
-    def close(self) -> None:
-        with self._lock:
-            self._closed = True
-            idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
-
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
-        conn = self._checkout()
-        try:
-            yield conn
-        except sqlite3.OperationalError as exc:
-            if not _sqlite_unavailable(exc):
-                self._put_back(conn)
-                raise
-            conn.close()
-            raise MetadataUnavailable(f"The SQLite database {self._path} failed: {exc}") from exc
-        except BaseException:
-            self._put_back(conn)
-            raise
-        self._put_back(conn)
-
-    def _checkout(self) -> sqlite3.Connection:
-        with self._lock:
-            if self._closed:
-                raise MetadataUnavailable("The metadata store is closed")
-            if self._idle:
-                return self._idle.pop()
-        try:
-            return self._open()
-        except (OSError, sqlite3.Error) as exc:
-            raise MetadataUnavailable(f"Cannot open the SQLite database {self._path}: {exc}") from exc
-
-    def _open(self) -> sqlite3.Connection:
-        self._path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(
-            self._path, timeout=self._busy_timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            conn.execute("PRAGMA foreign_keys = ON")
-            self._use_wal(conn)
-            conn.execute("PRAGMA synchronous = NORMAL")
-        except sqlite3.Error:
-            conn.close()
-            raise
-        return conn
-
-    def _use_wal(self, conn: sqlite3.Connection) -> None:
-        """Switch the file to WAL (readers never wait for the writer); a no-op once it is.
-
-        The switch needs the file to itself and answers "locked" at once, without the busy timeout,
-        while another process opens the same new file: retry it for as long as the busy timeout.
-        """
-        retrying = Retrying(
-            stop=stop_after_delay(self._busy_timeout),
-            wait=wait_random(0.01, 0.1),
-            retry=retry_if_exception(
-                lambda exc: isinstance(exc, sqlite3.OperationalError) and _sqlite_unavailable(exc)
-            ),
-            reraise=True,
-        )
-        retrying(conn.execute, "PRAGMA journal_mode = WAL")
-
-    def _put_back(self, conn: sqlite3.Connection) -> None:
-        with self._lock:
-            if not self._closed:
-                self._idle.append(conn)
-                return
-        conn.close()
-
-
-def _sqlite_unavailable(exc: sqlite3.OperationalError) -> bool:
-    name = getattr(exc, "sqlite_errorname", "")
-    return name.startswith(_SQLITE_UNAVAILABLE)
+        return as_utc(value)
+    return as_utc(datetime.fromisoformat(str(value)))

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from store_processes import migrate_together
 
 from app.errors import JobNotFound, MetadataUnavailable, NotFound, UnknownRepository
-from app.stores import metadata
+from app.stores import databases
 from app.stores.metadata import (
     SCHEMA_VERSION,
     EdgeRecord,
@@ -26,7 +26,6 @@ from app.stores.metadata import (
     MetadataStore,
     RepositorySummary,
     open_metadata_store,
-    postgres_connect_options,
 )
 
 REPO = "https://github.com/example/alpha"
@@ -339,7 +338,7 @@ def test_connection_closed_by_the_server_fails_once_then_recovers(postgres_url: 
 
 
 def test_idle_connection_is_checked_before_use(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(metadata, "_PING_AFTER_IDLE_SECONDS", 0.0)
+    monkeypatch.setattr(databases, "_PING_AFTER_IDLE_SECONDS", 0.0)
     with open_metadata_store(postgres_url) as store:
         before = store.list_repositories()
         _terminate_other_sessions(postgres_url)
@@ -382,35 +381,6 @@ def test_closed_store_is_unavailable(metadata_store: MetadataStore) -> None:
 def test_store_needs_a_url_or_a_file() -> None:
     with pytest.raises(ValueError):
         open_metadata_store(None, None)
-
-
-# --- Connection options (property 12) ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("url", "sslmode"),
-    [
-        ("postgresql://u:p@ep-cool-name.eu-central-1.aws.neon.tech/neondb", "require"),
-        ("postgresql://u:p@db.example.com:5432/app", "require"),
-        ("postgresql://u@127.0.0.1:5432/test", None),
-        ("postgresql://u@localhost/test", None),
-        ("postgresql://u@[::1]/test", None),
-        ("postgresql:///test", None),
-        ("postgresql://u@%2Fvar%2Frun%2Fpostgresql/test", None),
-    ],
-)
-def test_tls_is_required_off_loopback(url: str, sslmode: str | None) -> None:
-    options = postgres_connect_options(url, connect_timeout_seconds=3)
-    assert options.get("sslmode") == sslmode
-    assert options["connect_timeout"] == 3
-
-
-def test_options_in_the_url_are_kept() -> None:
-    url = "postgresql://u:p@db.example.com/app?sslmode=verify-full&connect_timeout=10"
-    options = postgres_connect_options(url, connect_timeout_seconds=3)
-    assert "sslmode" not in options
-    assert "connect_timeout" not in options
-    assert options["keepalives"] == 1
 
 
 def test_a_long_read_does_not_block_an_ingest(make_metadata_store: Callable) -> None:
