@@ -73,6 +73,9 @@ def _is_local_database(hosts: str | None) -> bool:
 
 
 class Transaction(Protocol):
+    """One open transaction. SQL is written with `?` placeholders; DDL with {id_primary_key} and
+    {timestamp} for the column types that differ."""
+
     def execute(self, sql: str, params: Sequence[object] = ()) -> None: ...
     def fetchone(self) -> tuple[Any, ...] | None: ...
     def fetchall(self) -> list[tuple[Any, ...]]: ...
@@ -83,6 +86,9 @@ class Transaction(Protocol):
 
 
 class Backend(Protocol):
+    """A database handing out transactions: a write one commits or rolls back as a whole, a read one
+    sees a single snapshot."""
+
     name: str
 
     def transaction(self, *, write: bool) -> AbstractContextManager[Transaction]: ...
