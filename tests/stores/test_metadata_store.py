@@ -28,6 +28,8 @@ from app.stores.metadata import (
     open_metadata_store,
 )
 
+pytest_plugins = ["store_fixtures"]
+
 REPO = "https://github.com/example/alpha"
 OTHER_REPO = "https://github.com/example/beta"
 WHEN = datetime(2026, 1, 20, 10, 30, tzinfo=UTC)

@@ -42,6 +42,8 @@ from app.stores.vectors import (
     point_id,
 )
 
+pytest_plugins = ["store_fixtures"]
+
 REPO = "https://github.com/example/alpha"
 OTHER_REPO = "https://github.com/example/beta"
 WHEN = datetime(2026, 1, 20, 10, 30, tzinfo=UTC)

@@ -1,5 +1,9 @@
 """Fixtures for the store tests: a throwaway PostgreSQL database on the machine's server, SQLite files,
-Qdrant in local mode, and loopback ports that refuse or never answer."""
+Qdrant in local mode, and loopback ports that refuse or never answer.
+
+A pytest plugin that the store test modules load with `pytest_plugins` rather than a conftest.py, which
+would take the module name `conftest` from tests/conftest.py for the test modules collected after it.
+"""
 
 from __future__ import annotations
 
