@@ -4,10 +4,14 @@
     ├── ConfigError                 a setting the chosen MODE needs is missing or unsafe
     ├── InvalidRepoUrl              a repository URL the policy rejects (HTTP 400)
     ├── QueueFull                   the pending queue is at its cap (HTTP 429)
-    ├── JobNotFound                 no job with that id (HTTP 404)
+    ├── NotFound                    nothing stored under that key (HTTP 404)
+    │   ├── JobNotFound             no job with that id
+    │   ├── UnknownRepository       no ingest recorded for that repository URL
+    │   └── UnknownFile             no vector stored for that file of that repository
     ├── StoreUnavailable            Redis, Qdrant or the database cannot be reached (HTTP 503)
     │   ├── QueueUnavailable
     │   ├── VectorStoreUnavailable
+    │   │   └── VectorStoreBusy     Qdrant's local-mode folder is held by another process
     │   └── MetadataUnavailable
     └── IngestError                 one job's pipeline failed; `transient` says whether a retry may help
         ├── CloneError
@@ -48,8 +52,20 @@ class QueueFull(NeoError):
         self.retry_after = retry_after
 
 
-class JobNotFound(NeoError):
+class NotFound(NeoError):
+    """Nothing is stored under the key the caller asked for."""
+
+
+class JobNotFound(NotFound):
     """No job is stored under that id."""
+
+
+class UnknownRepository(NotFound):
+    """No ingest of that repository URL has been recorded."""
+
+
+class UnknownFile(NotFound):
+    """No vector is stored for that file of that repository."""
 
 
 class StoreUnavailable(NeoError):
@@ -64,6 +80,10 @@ class QueueUnavailable(StoreUnavailable):
 
 class VectorStoreUnavailable(StoreUnavailable):
     service = "qdrant"
+
+
+class VectorStoreBusy(VectorStoreUnavailable):
+    """Qdrant's local mode lets one process hold a storage folder; another process holds it now."""
 
 
 class MetadataUnavailable(StoreUnavailable):
