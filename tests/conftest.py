@@ -11,16 +11,13 @@ import pytest
 import redis
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
+from support.environment import ADMIN_TOKEN, REDIS_URL, UPSTASH_TOKEN, cloud_settings
 from support.upstash_rest import UpstashRestServer
 
 from app.api.deps import Services, build_services
-from app.config import Settings, load_settings
 from app.main import create_app
 from app.queue.backends import RedisBackend, RedisPyBackend, UpstashBackend, new_memory_client, upstash_client
 
-REDIS_URL = os.environ.get("NEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-UPSTASH_TOKEN = "test-upstash-token"
-ADMIN_TOKEN = "test-admin-token"
 BACKENDS = ("memory", "redis", "upstash")
 
 settings.register_profile(
@@ -86,17 +83,6 @@ def make_backend(upstash_server: UpstashRestServer) -> Iterator[Callable[[str], 
 @pytest.fixture
 def backend(backend_kind: str, make_backend: Callable[[str], RedisBackend]) -> RedisBackend:
     return make_backend(backend_kind)
-
-
-def cloud_settings(key_prefix: str, **overrides: object) -> Settings:
-    values: dict[str, object] = {
-        "mode": "CLOUD",
-        "pharos_admin_token": ADMIN_TOKEN,
-        "redis_url": REDIS_URL,
-        "redis_key_prefix": key_prefix,
-    }
-    values.update(overrides)
-    return load_settings(**values)
 
 
 @pytest.fixture

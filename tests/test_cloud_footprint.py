@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from conftest import REDIS_URL
+from support.environment import REDIS_URL
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "torch_geometric", "tree_sitter", "git", "fakeredis")

@@ -11,8 +11,8 @@ import uuid
 
 import httpx
 import pytest
-from conftest import ADMIN_TOKEN, cloud_settings
 from fastapi.testclient import TestClient
+from support.environment import ADMIN_TOKEN, cloud_settings
 
 from app.api.deps import Services, build_services
 from app.main import create_app

@@ -11,10 +11,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 import pytest
-from conftest import ADMIN_TOKEN, cloud_settings
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st
+from support.environment import ADMIN_TOKEN, cloud_settings
 from support.strategies import hostile_repo_urls, valid_repo_urls
 
 from app.api.deps import Services, build_services

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from conftest import REDIS_URL
 from support.chaos import run_chaos
+from support.environment import REDIS_URL
 
 
 def test_chaos_every_job_finishes_exactly_once(key_prefix: str, tmp_path) -> None:
