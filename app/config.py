@@ -85,7 +85,11 @@ class Settings(BaseSettings):
     # Vectors: a Qdrant server when QDRANT_URL is set, else Qdrant's local mode under data_dir.
     qdrant_url: str | None = None
     qdrant_api_key: SecretStr | None = None
+    qdrant_timeout_seconds: int = Field(5, ge=1, le=120)
+    vector_batch_size: int = Field(256, ge=1, le=10_000)
+    # Embedded stores (no NEON_DATABASE_URL / QDRANT_URL): data_dir/metadata.db and data_dir/qdrant.
     data_dir: Path = Path("data")
+    database_timeout_seconds: int = Field(3, ge=1, le=60)
 
     pharos_admin_token: SecretStr | None = None
 
@@ -164,6 +168,22 @@ class Settings(BaseSettings):
         if self.redis_url:
             return RedisBackendKind.URL
         return RedisBackendKind.MEMORY
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.data_dir / "metadata.db"
+
+    @property
+    def qdrant_path(self) -> Path:
+        return self.data_dir / "qdrant"
+
+    @property
+    def database_url(self) -> str | None:
+        return self._secret(self.neon_database_url) or None
+
+    @property
+    def qdrant_key(self) -> str | None:
+        return self._secret(self.qdrant_api_key) or None
 
     @property
     def admin_token(self) -> str:

@@ -69,25 +69,36 @@ class UnknownFile(NotFound):
 
 
 class StoreUnavailable(NeoError):
-    """A backing service did not answer in time."""
+    """A backing service did not answer in time.
+
+    The message, which may name hosts or paths, goes to the logs; callers see `public_detail`.
+    """
 
     service = "store"
+    public_detail = "A backing service is unavailable"
 
 
 class QueueUnavailable(StoreUnavailable):
     service = "redis"
+    public_detail = "Queue unavailable: Redis did not answer"
 
 
 class VectorStoreUnavailable(StoreUnavailable):
     service = "qdrant"
+    public_detail = "Vector store unavailable: Qdrant did not answer"
 
 
 class VectorStoreBusy(VectorStoreUnavailable):
     """Qdrant's local mode lets one process hold a storage folder; another process holds it now."""
 
+    public_detail = (
+        "vector store busy: another process (the worker) holds Qdrant's local folder; retry shortly"
+    )
+
 
 class MetadataUnavailable(StoreUnavailable):
     service = "database"
+    public_detail = "Metadata unavailable: the database did not answer"
 
 
 class IngestError(NeoError):

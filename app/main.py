@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from app.api.deps import Services, build_services
 from app.api.errors import install_error_handlers
-from app.api.routes import health, ingestion
+from app.api.routes import health, ingestion, repos, search
 from app.config import Settings, get_settings
 from app.queue.backends import open_backend
 
@@ -40,6 +40,8 @@ def create_app(settings: Settings | None = None, services: Services | None = Non
         app.state.services = services
     install_error_handlers(app)
     app.include_router(ingestion.router)
+    app.include_router(search.router)
+    app.include_router(repos.router)
     app.include_router(health.router)
     return app
 

@@ -86,8 +86,11 @@ def backend(backend_kind: str, make_backend: Callable[[str], RedisBackend]) -> R
 
 
 @pytest.fixture
-def services(backend: RedisBackend, key_prefix: str) -> Services:
-    return build_services(cloud_settings(key_prefix), backend)
+def services(backend: RedisBackend, key_prefix: str, tmp_path) -> Iterator[Services]:
+    built = build_services(cloud_settings(key_prefix, data_dir=tmp_path / "data"), backend)
+    yield built
+    built.vectors.close()
+    built.metadata.close()
 
 
 @pytest.fixture

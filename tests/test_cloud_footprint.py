@@ -19,18 +19,21 @@ from fastapi.testclient import TestClient
 import app.main
 with TestClient(app.main.app) as client:
     client.get("/health")
+    client.get("/api/v1/repos")
+    client.get("/api/v1/search/similar", params={"repo_url": "github.com/a/b", "path": "x.py"})
     client.get("/api/v1/ingestion/worker/status")
     client.post("/api/v1/ingestion/ingest/github.com/a/b", headers={"Authorization": "Bearer footprint"})
 print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in sys.argv[1:])))
 """
 
 
-def test_serving_the_cloud_app_imports_no_heavy_module(key_prefix: str) -> None:
+def test_serving_the_cloud_app_imports_no_heavy_module(key_prefix: str, tmp_path: Path) -> None:
     env = {
         "MODE": "CLOUD",
         "PHAROS_ADMIN_TOKEN": "footprint",
         "REDIS_URL": REDIS_URL,
         "REDIS_KEY_PREFIX": key_prefix,
+        "DATA_DIR": str(tmp_path),
         "PATH": "/usr/bin:/bin",
     }
     result = subprocess.run(

@@ -10,10 +10,13 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.config import Settings
+from app.config import Mode, Settings
 from app.queue.backends import RedisBackend
 from app.queue.jobs import JobQueue
 from app.queue.keys import Keys
+from app.repo_url import RepoRef, parse_repo_url
+from app.stores.metadata import MetadataStore, open_metadata_store
+from app.stores.vectors import VectorStoreAccess, vector_store_access
 
 log = logging.getLogger(__name__)
 
@@ -26,12 +29,40 @@ class Services:
     backend: RedisBackend
     keys: Keys
     jobs: JobQueue
+    vectors: VectorStoreAccess
+    metadata: MetadataStore
 
     def close(self) -> None:
         self.backend.close()
+        self.vectors.close()
+        self.metadata.close()
 
 
-def build_services(settings: Settings, backend: RedisBackend) -> Services:
+def open_vectors(settings: Settings) -> VectorStoreAccess:
+    return vector_store_access(
+        settings.qdrant_url,
+        settings.qdrant_key,
+        settings.qdrant_path,
+        single_process=settings.mode is Mode.LOCAL,
+        timeout_seconds=settings.qdrant_timeout_seconds,
+        batch_size=settings.vector_batch_size,
+    )
+
+
+def open_metadata(settings: Settings) -> MetadataStore:
+    return open_metadata_store(
+        settings.database_url, settings.sqlite_path, connect_timeout_seconds=settings.database_timeout_seconds
+    )
+
+
+def build_services(
+    settings: Settings,
+    backend: RedisBackend,
+    *,
+    vectors: VectorStoreAccess | None = None,
+    metadata: MetadataStore | None = None,
+) -> Services:
+    """Services over `backend`; the stores are opened from settings unless given (nothing connects yet)."""
     keys = Keys(settings.redis_key_prefix)
     jobs = JobQueue(
         backend,
@@ -41,11 +72,26 @@ def build_services(settings: Settings, backend: RedisBackend) -> Services:
         retention_seconds=settings.job_retention_seconds,
         retry_after_seconds=settings.retry_after_seconds,
     )
-    return Services(settings=settings, backend=backend, keys=keys, jobs=jobs)
+    return Services(
+        settings=settings,
+        backend=backend,
+        keys=keys,
+        jobs=jobs,
+        vectors=vectors or open_vectors(settings),
+        metadata=metadata or open_metadata(settings),
+    )
 
 
 def get_services(request: Request) -> Services:
     return request.app.state.services
+
+
+def repository(services: Services, repo_url: str) -> RepoRef:
+    """A repository URL from a caller, in the canonical form the stores key on (400 when invalid)."""
+    settings = services.settings
+    return parse_repo_url(
+        repo_url, allowed_hosts=settings.allowed_repo_hosts, allow_local=settings.local_repos_allowed
+    )
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]

@@ -8,13 +8,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app.api.schemas import ErrorResponse
-from app.errors import InvalidRepoUrl, JobNotFound, NeoError, QueueFull, StoreUnavailable
+from app.errors import InvalidRepoUrl, NeoError, NotFound, QueueFull, StoreUnavailable, VectorStoreBusy
 
 log = logging.getLogger(__name__)
 
 STATUS_CODES: dict[type[NeoError], int] = {
     InvalidRepoUrl: 400,
-    JobNotFound: 404,
+    NotFound: 404,
     QueueFull: 429,
     StoreUnavailable: 503,
 }
@@ -33,9 +33,14 @@ async def handle_neo_error(request: Request, exc: Exception) -> JSONResponse:
     headers = {}
     if isinstance(exc, QueueFull):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, VectorStoreBusy):
+        headers["Retry-After"] = "5"
     if isinstance(exc, StoreUnavailable):
         log.warning("%s %s: %s", request.method, request.url.path, exc)
-    detail = str(exc) if code < 500 or isinstance(exc, StoreUnavailable) else "Internal server error"
+    if isinstance(exc, StoreUnavailable):
+        detail = exc.public_detail
+    else:
+        detail = str(exc) if code < 500 else "Internal server error"
     return JSONResponse({"detail": detail}, status_code=code, headers=headers)
 
 

@@ -88,3 +88,54 @@ class DependencyState(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     dependencies: dict[str, DependencyState]
+
+
+class SimilarFilePublic(BaseModel):
+    repo_url: str
+    path: str
+    language: str
+    score: float = Field(description="Cosine similarity, -1 to 1")
+
+
+class SimilarFiles(BaseModel):
+    repo_url: str
+    path: str
+    scope: Literal["repository", "all"]
+    results: list[SimilarFilePublic]
+
+
+class RepositoryPublic(BaseModel):
+    repo_url: str
+    last_commit: str | None
+    last_ingested_at: datetime | None
+    file_count: int
+    edge_count: int
+
+
+class RepositoryList(BaseModel):
+    repositories: list[RepositoryPublic]
+
+
+class FilePublic(BaseModel):
+    path: str
+    language: str
+    size: int = Field(description="Bytes")
+    parse_status: str
+
+
+class RepositoryFiles(BaseModel):
+    repo_url: str
+    files: list[FilePublic]
+
+
+class EdgePublic(BaseModel):
+    src: str
+    dst: str
+    kind: str
+
+
+class RepositoryGraphPublic(BaseModel):
+    repository: RepositoryPublic
+    files: list[str]
+    edges: list[EdgePublic]
+    cycles: list[list[str]] = Field(description="Import cycles: strongly connected components of 2+ files")

@@ -195,6 +195,11 @@ class VectorStore:
             )
         return [_similar_file(point) for point in response.points]
 
+    def ping(self) -> None:
+        """One round trip to Qdrant (or the local folder); raises VectorStoreUnavailable."""
+        with self._unavailable_on_error("answering"), self._serial:
+            self._client.collection_exists(COLLECTION_NAME)
+
     def count_files(self, repo_url: str) -> int:
         """Number of points stored for one repository."""
         self._ensure_ready()
@@ -457,3 +462,51 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, UnexpectedResponse):
         return f"HTTP {exc.status_code} {exc.reason_phrase}".strip()
     return str(exc)
+
+
+class VectorStoreAccess:
+    """How a process reaches the vector store: one store for its whole life, or one per use.
+
+    A Qdrant server, or local mode inside a single process (MODE=LOCAL), is opened once and shared.
+    A local-mode folder that another process may need (the API beside a separate worker) is opened for
+    each use and released after it, so each process holds it only briefly; meanwhile the other gets
+    `VectorStoreBusy`.
+    """
+
+    def __init__(self, opener: Callable[[], VectorStore], *, shared: bool) -> None:
+        self._opener = opener
+        self._shared = shared
+        self._store: VectorStore | None = None
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def session(self) -> Iterator[VectorStore]:
+        if not self._shared:
+            with self._opener() as store:
+                yield store
+            return
+        with self._lock:
+            if self._store is None:
+                self._store = self._opener()
+        yield self._store
+
+    def close(self) -> None:
+        with self._lock:
+            if self._store is not None:
+                self._store.close()
+                self._store = None
+
+
+def vector_store_access(
+    qdrant_url: str | None,
+    api_key: str | None,
+    local_path: Path,
+    *,
+    single_process: bool,
+    timeout_seconds: int = 5,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+) -> VectorStoreAccess:
+    """Shared access to a server or to a process-private local folder; per-use access otherwise."""
+    opener = partial(open_vector_store, qdrant_url, api_key, local_path, timeout_seconds=timeout_seconds,
+                     batch_size=batch_size)  # fmt: skip
+    return VectorStoreAccess(opener, shared=bool(qdrant_url) or single_process)

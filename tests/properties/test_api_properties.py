@@ -61,12 +61,8 @@ def test_property_3_url_validation_rejects_invalid_input(fresh_api, raw: str) ->
     with fresh_api() as (client, services):
         # Every character travels: encode what a URL path cannot carry as-is.
         response = client.post(INGEST + _path_encode(raw), headers=AUTH)
-        assert response.status_code in (400, 404), (raw, response.status_code, response.text)
-        if response.status_code == 404:
-            # Only an empty repository path routes nowhere; nothing may be queued either way.
-            assert raw.strip("/") == "" or raw.startswith("/")
-        else:
-            assert response.json()["detail"]
+        assert response.status_code == 400, (raw, response.status_code, response.text)
+        assert response.json()["detail"]
         assert services.jobs.size() == 0
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.api.deps import ServicesDep
+from app.api.deps import Services, ServicesDep
 from app.api.schemas import DependencyState, Health
-from app.errors import StoreUnavailable
+from app.errors import StoreUnavailable, VectorStoreBusy
 
 router = APIRouter(tags=["health"])
 
@@ -19,16 +21,30 @@ router = APIRouter(tags=["health"])
 )
 def read_health(services: ServicesDep) -> JSONResponse:
     """200 when every dependency answers; 503 naming the ones that do not."""
-    checks = {"redis": services.backend.ping}
+    checks = {
+        "redis": services.backend.ping,
+        "database": services.metadata.ping,
+        "qdrant": lambda: _ping_vectors(services),
+    }
     dependencies = {name: _probe(check) for name, check in checks.items()}
     healthy = all(state.ok for state in dependencies.values())
     body = Health(status="ok" if healthy else "unavailable", dependencies=dependencies)
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
 
 
-def _probe(check) -> DependencyState:
+def _ping_vectors(services: Services) -> str | None:
     try:
-        check()
+        with services.vectors.session() as store:
+            store.ping()
+    except VectorStoreBusy:
+        # Local mode beside a separate worker process: the folder is in use, not broken.
+        return "answering (local folder held by the worker right now)"
+    return None
+
+
+def _probe(check: Callable[[], object]) -> DependencyState:
+    try:
+        detail = check()
     except StoreUnavailable as exc:
-        return DependencyState(ok=False, detail=str(exc))
-    return DependencyState(ok=True, detail="answering")
+        return DependencyState(ok=False, detail=exc.public_detail)
+    return DependencyState(ok=True, detail=detail if isinstance(detail, str) else "answering")

@@ -6,18 +6,28 @@ import uuid
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
+from starlette.convertors import PathConvertor, register_url_convertor
 
-from app.api.deps import AdminDep, ServicesDep
+from app.api.deps import AdminDep, ServicesDep, repository
 from app.api.errors import error_responses
 from app.api.schemas import IngestAccepted, JobHistory, JobPublic, WorkerEntry, WorkerStatus
 from app.queue.status import WorkerView, read_history, read_status
-from app.repo_url import parse_repo_url
 
 router = APIRouter(prefix="/api/v1/ingestion", tags=["ingestion"])
 
 
+class AnyPathConvertor(PathConvertor):
+    """Starlette's `path` stops at a newline; this one takes every character, so that the URL policy
+    (not a bare 404) answers a repository URL with control characters in it."""
+
+    regex = r"[\s\S]*"
+
+
+register_url_convertor("anypath", AnyPathConvertor())
+
+
 @router.post(
-    "/ingest/{repo_url:path}",
+    "/ingest/{repo_url:anypath}",
     response_model=IngestAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[AdminDep],
@@ -27,9 +37,7 @@ router = APIRouter(prefix="/api/v1/ingestion", tags=["ingestion"])
 def create_ingest_job(repo_url: str, services: ServicesDep, response: Response) -> IngestAccepted:
     """Queue a repository for the edge worker (`github.com/owner/repo` or `https://…`)."""
     settings = services.settings
-    repo = parse_repo_url(
-        repo_url, allowed_hosts=settings.allowed_repo_hosts, allow_local=settings.local_repos_allowed
-    )
+    repo = repository(services, repo_url)
     submission = services.jobs.submit(repo)
     if not submission.created:
         response.status_code = status.HTTP_200_OK
