@@ -7,44 +7,20 @@ would take the module name `conftest` from tests/conftest.py for the test module
 
 from __future__ import annotations
 
-import os
 import socket
-import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
-from psycopg2 import sql
 from qdrant_client import QdrantClient
 from store_doubles import SleepRecorder
+from support.environment import throwaway_postgres_database
 
 from app.stores.metadata import MetadataStore, open_metadata_store
 from app.stores.vectors import VectorStore
 
-POSTGRES_ADMIN_URL = os.environ.get("NEO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 METADATA_BACKENDS = ("postgresql", "sqlite")
-
-
-@contextmanager
-def throwaway_postgres_database() -> Iterator[str]:
-    """A new empty database on the test server, dropped afterwards; yields its URL."""
-    name = f"neo_stores_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=5)
-    except psycopg2.OperationalError as exc:
-        pytest.fail(f"The store tests need the PostgreSQL at {POSTGRES_ADMIN_URL}: {exc}")
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        yield urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{name}"))
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
 
 
 @pytest.fixture(scope="session")

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg2
+import pytest
+from psycopg2 import sql
 
 from app.config import Settings, load_settings
 
 REDIS_URL = os.environ.get("NEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 UPSTASH_TOKEN = "test-upstash-token"
 ADMIN_TOKEN = "test-admin-token"
+POSTGRES_ADMIN_URL = os.environ.get("NEO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
 def cloud_settings(key_prefix: str, **overrides: object) -> Settings:
@@ -21,3 +30,22 @@ def cloud_settings(key_prefix: str, **overrides: object) -> Settings:
     }
     values.update(overrides)
     return load_settings(**values)
+
+
+@contextmanager
+def throwaway_postgres_database() -> Iterator[str]:
+    """A new empty database on the test server, dropped afterwards; yields its URL."""
+    name = f"neo_stores_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=5)
+    except psycopg2.OperationalError as exc:
+        pytest.fail(f"The store tests need the PostgreSQL at {POSTGRES_ADMIN_URL}: {exc}")
+    admin.autocommit = True
+    try:
+        with admin.cursor() as cursor:
+            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        yield urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{name}"))
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
+        admin.close()
