@@ -48,7 +48,7 @@ _STATEMENT_REST = re.compile(
     rb"[ \t]*(?:\\\r?\n[ \t]*)*(?:\((?:[^)#]|\#[^\n]*)*\)?|(?:[^\n;#\\]|\\\r?\n|\\.)*)"
 )
 _GUARD_HEADER = re.compile(rb"[ \t]*if[ \t]+(?:\w+[ \t]*\.[ \t]*)*TYPE_CHECKING[ \t]*:[ \t]*")
-_BLANKS = re.compile(rb"[\s\\]+")
+_BLANKS = b" \t\r\n\f\\"  # inside a dotted name or relative import, only separators
 
 _LANGUAGE = tree_sitter.Language(tree_sitter_python.language())
 _QUERY = tree_sitter.Query(
@@ -226,10 +226,7 @@ def _parse_statements(
 
 
 def _name(node: tree_sitter.Node) -> str:
-    text = node.text
-    if b" " in text or b"\\" in text or b"\t" in text or b"\n" in text:
-        text = _BLANKS.sub(b"", text)
-    return text.decode("utf-8", "replace")
+    return node.text.translate(None, _BLANKS).decode("utf-8", "replace")
 
 
 def new_parser() -> tree_sitter.Parser:

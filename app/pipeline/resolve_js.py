@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-import json5
+import pyjson5
 import yaml
 
 from app.pipeline.safe_read import read_config_text
@@ -52,6 +52,11 @@ class JsResolver:
         self._aliases_by_directory: dict[str, PathAliases | None] = {}
         self._cache: dict[tuple[str, str], str | None] = {}
         self._workspaces = self._find_workspaces()
+
+    @property
+    def workspace_packages(self) -> dict[str, str]:
+        """Package name -> folder of each workspace package the repository declares."""
+        return dict(self._workspaces)
 
     def resolve(self, importer: str, specifier: str) -> str | None:
         """The repo-relative file `specifier` names when written in `importer`, or None."""
@@ -282,8 +287,8 @@ def _parse_json(text: str | None) -> object:
     if not text:
         return None
     try:
-        return json5.loads(text)
-    except ValueError:
+        return pyjson5.loads(text)
+    except (pyjson5.Json5Exception, ValueError, RecursionError):
         return None
 
 

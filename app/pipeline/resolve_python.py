@@ -17,6 +17,9 @@ import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+_UNKNOWN = object()
+_AMBIGUOUS = object()
+
 
 @dataclass(frozen=True, slots=True)
 class ModuleFile:
@@ -44,45 +47,44 @@ class PythonResolver:
             self.modules[path] = module
             for depth, name in enumerate(_names_of(module)):
                 self._by_name.setdefault(name, []).append(_Candidate(path, module.root, depth))
-        self._cache: dict[tuple[str, str], str | None] = {}
+        # Answers that do not depend on the importer, by absolute name.
+        self._unique: dict[str, object] = {}
 
     def resolve(self, importer: str, module: str, member: str | None) -> str | None:
         """The file an import in `importer` names: `module` with its dots, `member` after `import`."""
         name = module if member is None else _join(module, member)
-        # Relative names depend on the file (an __init__.py counts one dot less); others on its folder.
-        key = (importer if name.startswith(".") else posixpath.dirname(importer), name)
-        if key not in self._cache:
-            self._cache[key] = self._resolve(importer, name)
-        return self._cache[key]
-
-    def _resolve(self, importer: str, name: str) -> str | None:
-        absolute = self._absolute(self.modules[importer], name)
-        if absolute is None:
-            return None
-        found = self._lookup(importer, absolute)
-        if found is None and "." in absolute:
-            found = self._lookup(importer, absolute.rsplit(".", 1)[0])
+        if name.startswith("."):
+            name = self._absolute(self.modules[importer], name)
+            if name is None:
+                return None
+        found = self._unique.get(name, _UNKNOWN)
+        if found is _UNKNOWN:
+            found = self._unique[name] = self._find(name, None)
+        if found is _AMBIGUOUS:
+            return self._find(name, importer)
         return found
+
+    def _find(self, name: str, importer: str | None) -> str | None:
+        """`name` as a module, else its parent. With no importer, say whether the answer depends on it."""
+        for candidate in (name, name.rsplit(".", 1)[0]) if "." in name else (name,):
+            found = self._by_name.get(candidate)
+            if found:
+                if len(found) == 1:
+                    return found[0].path
+                if importer is None:
+                    return _AMBIGUOUS
+                root = self.modules[importer].root
+                return min(found, key=lambda item: _preference(item, root, importer)).path
+        return None
 
     def _absolute(self, importer: ModuleFile, name: str) -> str | None:
         dots = len(name) - len(name.lstrip("."))
-        if dots == 0:
-            return name
         parts = importer.name.split(".")
         keep = len(parts) - dots + (1 if importer.is_package else 0)
         if keep <= 0:
             return None
         rest = name[dots:]
         return ".".join(parts[:keep] + ([rest] if rest else []))
-
-    def _lookup(self, importer: str, name: str) -> str | None:
-        candidates = self._by_name.get(name)
-        if not candidates:
-            return None
-        if len(candidates) == 1:
-            return candidates[0].path
-        root = self.modules[importer].root
-        return min(candidates, key=lambda item: _preference(item, root, importer)).path
 
 
 def _module_of(path: str, present: set[str]) -> ModuleFile:
