@@ -11,8 +11,10 @@ removed, and a typed error raised.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -75,8 +77,13 @@ def clone_repository(
     url, protocols = _checked_source(source, allow_local)
     command = ["git", *_config_arguments(), "clone", "--depth=1", "--single-branch", "--no-tags"]
     command += ["--no-recurse-submodules", "--template=", "--quiet", "--", url, str(dest)]
+    # A session of its own, so that a kill reaches git's helpers (git-remote-https…) too.
     process = git.Git().execute(
-        command, as_process=True, env=_environment(protocols), stdout_as_string=True, universal_newlines=True
+        command,
+        as_process=True,
+        env=_environment(protocols),
+        universal_newlines=True,
+        start_new_session=True,
     )
     try:
         stderr = _watch(process.proc, dest, timeout_s, max_bytes)
@@ -153,7 +160,8 @@ def _watch(process: subprocess.Popen, dest: Path, timeout_s: float, max_bytes: i
 
 
 def _kill(process: subprocess.Popen) -> None:
-    process.kill()
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
     process.communicate()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
@@ -11,8 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from app.pipeline.clone import clone_repository
-from app.pipeline.graph import build_graph
+from app.pipeline.clone import ClonedRepo, clone_repository
+from app.pipeline.graph import DependencyGraph, build_graph
 from app.pipeline.parse import ParseStatus
 from app.pipeline.workspace import job_workspace
 from tests.pipeline.conftest import make_git_repo, write_tree
@@ -51,7 +52,9 @@ PYTHON_EDGES = {
 }
 JS_PROJECT = {
     "package.json": json.dumps({"workspaces": ["packages/*"]}),
-    "tsconfig.json": json.dumps({"compilerOptions": {"baseUrl": ".", "paths": {"~/*": ["packages/app/src/*"]}}}),
+    "tsconfig.json": json.dumps(
+        {"compilerOptions": {"baseUrl": ".", "paths": {"~/*": ["packages/app/src/*"]}}}
+    ),
     "packages/lib/package.json": json.dumps({"name": "@demo/lib", "main": "index.js"}),
     "packages/lib/index.js": "module.exports = require('./impl.cjs');\n",
     "packages/lib/impl.cjs": "exports.x = 1;\n",
@@ -80,9 +83,13 @@ JS_EDGES = {
 }
 
 
-def clone_and_build(source: Path, workspace_root: Path, **options: object):  # noqa: ANN201
+def clone_and_build(
+    source: Path, workspace_root: Path, **options: object
+) -> tuple[ClonedRepo, DependencyGraph]:
     with job_workspace(workspace_root) as workspace:
-        cloned = clone_repository(str(source), workspace / "repo", timeout_s=60, max_bytes=1 << 30, allow_local=True)
+        cloned = clone_repository(
+            str(source), workspace / "repo", timeout_s=60, max_bytes=1 << 30, allow_local=True
+        )
         return cloned, build_graph(cloned.path, **options)
 
 
@@ -90,9 +97,11 @@ def test_every_import_form_through_the_whole_pipeline(tmp_path: Path) -> None:
     source = make_git_repo(tmp_path / "origin", {**PYTHON_PROJECT, **JS_PROJECT})
     cloned, graph = clone_and_build(source, tmp_path / "jobs")
     assert len(cloned.commit) == 40
-    assert graph.files == sorted({**PYTHON_PROJECT, **JS_PROJECT}.keys() - {"package.json", "tsconfig.json"} - {
-        path for path in JS_PROJECT if path.endswith("package.json")
-    })
+    assert graph.files == sorted(
+        {**PYTHON_PROJECT, **JS_PROJECT}.keys()
+        - {"package.json", "tsconfig.json"}
+        - {path for path in JS_PROJECT if path.endswith("package.json")}
+    )
     assert {(edge.src, edge.dst) for edge in graph.edges} == PYTHON_EDGES | JS_EDGES
     by_pair = {(edge.src, edge.dst): edge for edge in graph.edges}
     assert by_pair[("packages/app/src/main.ts", "packages/app/src/model.ts")].type_only
@@ -104,11 +113,16 @@ def test_every_import_form_through_the_whole_pipeline(tmp_path: Path) -> None:
 
 
 def test_graph_outputs(tmp_path: Path) -> None:
-    root = write_tree(tmp_path / "repo", {"a.py": "import b\n", "b.py": "import c\n", "c.py": "", 'q"uote.py': ""})
+    root = write_tree(
+        tmp_path / "repo", {"a.py": "import b\n", "b.py": "import c\n", "c.py": "", 'q"uote.py': ""}
+    )
     graph = build_graph(root)
     index = graph.edge_index()
     assert index.dtype == np.int64 and index.shape == (2, 2)
-    assert [[graph.files[i] for i in column] for column in index.T.tolist()] == [["a.py", "b.py"], ["b.py", "c.py"]]
+    assert [[graph.files[i] for i in column] for column in index.T.tolist()] == [
+        ["a.py", "b.py"],
+        ["b.py", "c.py"],
+    ]
     document = json.loads(graph.to_json())
     assert document["files"] == ["a.py", "b.py", "c.py", 'q"uote.py'] and document["edges"] == [
         ["a.py", "b.py"],
@@ -136,7 +150,10 @@ def test_hostile_repository_completes_reading_nothing_outside(tmp_path: Path) ->
         "bad_utf8.js": b"require('./ok')\n\xff\xfe\n",
         "deep.py": "import ok\nx = " + "(" * deep + "1" + ")" * deep + "\n",
         # Deep but not one long line (that would count as minified): 50 brackets a line.
-        "deep.js": "const ok = require('./target');\nconst x = " + ("[" * 50 + "\n") * (deep // 50) + "]" * deep + ";\n",
+        "deep.js": "const ok = require('./target');\nconst x = "
+        + ("[" * 50 + "\n") * (deep // 50)
+        + "]" * deep
+        + ";\n",
         "target.js": "",
         "blob.js": b"\x00\x01binary" * 100,
         "mini.js": "var a=1;" * 2000,
@@ -149,7 +166,8 @@ def test_hostile_repository_completes_reading_nothing_outside(tmp_path: Path) ->
         handle.write(b"import ok\n" + b"#" * (50 * 1024 * 1024))
     subprocess.run(["git", "-C", str(source), "add", "-A"], check=True)
     subprocess.run(
-        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(source), "commit", "-qm", "hostile"], check=True
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "-C", str(source), "commit", "-qm", "hostile"],
+        check=True,
     )
 
     opened: list[str] = []
@@ -159,7 +177,9 @@ def test_hostile_repository_completes_reading_nothing_outside(tmp_path: Path) ->
             opened.append(os.fsdecode(arguments[0]))
 
     sys.addaudithook(audit)
-    cloned, graph = clone_and_build(source, tmp_path / "jobs", workers=1)  # in-process, so the hook sees it all
+    _cloned, graph = clone_and_build(
+        source, tmp_path / "jobs", workers=1
+    )  # in-process, so the hook sees it all
     clone_root = str(tmp_path / "jobs")
     assert not [path for path in opened if path.startswith(str(tmp_path)) and not path.startswith(clone_root)]
     assert "/etc/passwd" not in opened
@@ -177,14 +197,18 @@ def test_hostile_repository_completes_reading_nothing_outside(tmp_path: Path) ->
 
 
 def test_progress_is_reported_as_parsing_advances(tmp_path: Path) -> None:
-    files = {f"pkg/m{index}.py": f"from pkg import m{index + 1}\n" + "x = 1\n" * 20_000 for index in range(40)}
+    files = {
+        f"pkg/m{index}.py": f"from pkg import m{index + 1}\n" + "x = 1\n" * 20_000 for index in range(40)
+    }
     root = write_tree(tmp_path / "repo", {"pkg/__init__.py": "", **files})
     calls: list[tuple[int, int]] = []
     graph = build_graph(root, progress=lambda done, total: calls.append((done, total)), workers=2)
     assert calls[0] == (0, 41) and calls[-1] == (41, 41)
-    assert len(calls) > 2 and all(a[0] <= b[0] for a, b in zip(calls, calls[1:], strict=False))
+    assert len(calls) > 2 and all(a[0] <= b[0] for a, b in itertools.pairwise(calls))
     # m39 imports pkg.m40, which does not exist: the edge goes to the package, as grimp has it.
-    assert len(graph.edges) == 40 and ("pkg/m39.py", "pkg/__init__.py") in {(e.src, e.dst) for e in graph.edges}
+    assert len(graph.edges) == 40 and ("pkg/m39.py", "pkg/__init__.py") in {
+        (e.src, e.dst) for e in graph.edges
+    }
 
 
 @pytest.mark.parametrize("output", ["--json", "--dot"])

@@ -102,7 +102,16 @@ def h():
     import j
 '''
     flags = {module: type_only for module, _, type_only in imports_of(source)}
-    assert flags == {"a": False, "b": True, "d": True, "e": False, "f": False, "g": True, "i": True, "j": False}
+    assert flags == {
+        "a": False,
+        "b": True,
+        "d": True,
+        "e": False,
+        "f": False,
+        "g": True,
+        "i": True,
+        "j": False,
+    }
 
 
 def test_lines_are_reported() -> None:

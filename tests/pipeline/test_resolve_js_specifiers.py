@@ -55,7 +55,8 @@ def test_tsconfig_paths_and_base_url_follow_extends(tmp_path: Path) -> None:
         tmp_path,
         {
             "tsconfig.base.json": '{\n // comments and trailing commas are fine\n "compilerOptions": {'
-            '"baseUrl": "./src", "paths": {"@app/*": ["app/*", "fallback/*"], "config": ["conf/main.ts"],},},}',
+            '"baseUrl": "./src", "paths": {"@app/*": ["app/*", "fallback/*"],'
+            ' "config": ["conf/main.ts"],},},}',
             "tsconfig.json": '{"extends": "./tsconfig.base.json", "compilerOptions": {"strict": true}}',
             "src/app/service.ts": "",
             "src/fallback/only.ts": "",
@@ -114,7 +115,9 @@ def test_broken_or_hostile_configs_are_ignored(tmp_path: Path) -> None:
     outside = tmp_path / "outside.json"
     outside.write_text('{"compilerOptions": {"paths": {"x": ["../secret"]}}}')
     root = tmp_path / "repo"
-    write_tree(root, {"tsconfig.json": '{"extends": "../outside.json"', "a.ts": "", "package.json": "[" * 10000})
+    write_tree(
+        root, {"tsconfig.json": '{"extends": "../outside.json"', "a.ts": "", "package.json": "[" * 10000}
+    )
     (root / "linked.json").symlink_to(outside)
     resolver = JsResolver(root, discover_sources(root).all_files)
     assert resolver.resolve("a.ts", "x") is None
