@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from app.pipeline.discover import Language, SkippedPath, discover_sources
-from app.pipeline.parse import ParsedFile, ParseStatus, parse_sources
+from app.pipeline.discover import Discovery, Language, SkippedPath, discover_sources
+from app.pipeline.parse import Link, ParsedFile, ParseStatus, RawImport, parse_sources
 from app.pipeline.resolve_js import JsResolver
 from app.pipeline.resolve_python import PythonResolver
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +55,8 @@ class DependencyGraph:
 
     def edge_index(self) -> np.ndarray:
         """Edges as an int64 array of shape [2, E] holding indices into `files`."""
+        import numpy as np  # here, not at the top: the CLI and the graph build do not need it
+
         position = {path: index for index, path in enumerate(self.files)}
         index = np.empty((2, len(self.edges)), dtype=np.int64)
         for column, edge in enumerate(self.edges):
@@ -93,16 +96,16 @@ def build_graph(
     root: Path,
     *,
     progress: Callable[[int, int], None] | None = None,
-    executor: Executor | None = None,
     workers: int | None = None,
 ) -> DependencyGraph:
     """Build the dependency graph of the source files under `root`.
 
-    `progress(done_files, total_files)` is called as parsing advances. `executor` is an optional
-    process pool to reuse; `workers` caps the processes of a pool made for this call.
+    `progress(done_files, total_files)` is called as parsing advances; `workers` caps the parsing
+    processes (default: one per core).
     """
     discovery = discover_sources(root)
-    parsed = parse_sources(root, discovery.files, progress=progress, executor=executor, workers=workers)
+    linker = RepositoryLinker(root, discovery)
+    parsed = parse_sources(root, discovery.files, progress=progress, workers=workers, linker=linker)
     skipped = list(discovery.skipped)
     info: dict[str, FileInfo] = {}
     for source, result in zip(discovery.files, parsed, strict=True):
@@ -112,34 +115,49 @@ def build_graph(
             info[source.path] = FileInfo(
                 source.path, source.language, source.size, result.status, result.reason
             )
-    kept = [result for result in parsed if result.path in info]
-    edges = _resolve_edges(root, kept, info, discovery.all_files)
-    return DependencyGraph(files=sorted(info), info=info, edges=edges, skipped=skipped)
+    return DependencyGraph(files=sorted(info), info=info, edges=_edges(parsed, info), skipped=skipped)
 
 
-def _resolve_edges(
-    root: Path, parsed: list[ParsedFile], info: dict[str, FileInfo], all_files: set[str]
-) -> list[Edge]:
-    python_files = [path for path, item in info.items() if item.language is Language.PYTHON]
-    python = PythonResolver(python_files) if python_files else None
-    javascript = JsResolver(root, all_files) if len(python_files) < len(info) else None
-    found: dict[tuple[str, str], tuple[set[str], bool]] = {}
-    for result in parsed:
-        is_python = info[result.path].language is Language.PYTHON
-        for item in result.imports:
-            if is_python:
-                target = python.resolve(result.path, item.target, item.member)
+class RepositoryLinker:
+    """Resolves imports of either language to files of one repository (see parse.Linker)."""
+
+    def __init__(self, root: Path, discovery: Discovery) -> None:
+        python_files = [source.path for source in discovery.files if source.language is Language.PYTHON]
+        has_javascript = len(python_files) < len(discovery.files)
+        self._python = PythonResolver(python_files) if python_files else None
+        self._javascript = JsResolver(root, discovery.all_files) if has_javascript else None
+
+    def link(self, path: str, language: Language, imports: list[RawImport]) -> list[Link]:
+        type_only_by_link: dict[tuple[str, str], bool] = {}
+        for item in imports:
+            if language is Language.PYTHON:
+                target = self._python.resolve(path, item.target, item.member)
             else:
-                target = javascript.resolve(result.path, item.target)
-            if target is None or target == result.path or target not in info:
-                continue
-            kinds, type_only = found.get((result.path, target), (set(), True))
-            kinds.add(item.kind)
-            found[(result.path, target)] = (kinds, type_only and item.type_only)
-    return [
-        Edge(src, dst, tuple(sorted(kinds)), type_only)
-        for (src, dst), (kinds, type_only) in sorted(found.items())
-    ]
+                target = self._javascript.resolve(path, item.target)
+            if target is not None and target != path:
+                key = (target, item.kind)
+                type_only_by_link[key] = type_only_by_link.get(key, True) and item.type_only
+        return [Link(target, kind, type_only) for (target, kind), type_only in type_only_by_link.items()]
+
+
+def _edges(parsed: list[ParsedFile], info: dict[str, FileInfo]) -> list[Edge]:
+    """One edge per (source, target) node pair, with every kind of import behind it."""
+    edges = []
+    for result in parsed:
+        if result.path not in info:
+            continue
+        by_target: dict[str, tuple[set[str], bool]] = {}
+        for link in result.links:
+            if link.target in info:
+                kinds, type_only = by_target.setdefault(link.target, (set(), True))
+                kinds.add(link.kind)
+                by_target[link.target] = (kinds, type_only and link.type_only)
+        edges += [
+            Edge(result.path, target, tuple(sorted(kinds)), type_only)
+            for target, (kinds, type_only) in by_target.items()
+        ]
+    edges.sort(key=lambda edge: (edge.src, edge.dst))
+    return edges
 
 
 def _dot_id(path: str) -> str:

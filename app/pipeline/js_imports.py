@@ -8,6 +8,7 @@ in type positions and `/// <reference path>` directives. Type-only imports and e
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import tree_sitter
@@ -24,19 +25,25 @@ class JsImport(NamedTuple):
     type_only: bool
 
 
-_COMMON_PATTERNS = """
+# Static imports and re-exports are top-level statements (dependency-cruiser reads them from the
+# file's statements too), so this query only looks one level down.
+_STATEMENT_PATTERNS = """
 (import_statement source: (string) @import)
 (export_statement source: (string) @export)
+((comment) @reference (#match? @reference "^///[ \\t]*<reference[ \\t]"))
+"""
+_TYPESCRIPT_STATEMENT_PATTERNS = """
+(import_statement (import_require_clause source: (string) @import-equals))
+"""
+# require() and import() can be anywhere; this query runs only around the places they are written.
+_CALL_PATTERNS = """
 (call_expression
   function: (identifier) @_require
   arguments: (arguments . [(string) (template_string)] @require)
   (#eq? @_require "require"))
 (call_expression function: (import) arguments: (arguments . [(string) (template_string)] @dynamic-import))
-((comment) @reference (#match? @reference "^///[ \\t]*<reference[ \\t]"))
 """
-_TYPESCRIPT_PATTERNS = """
-(import_statement (import_require_clause source: (string) @import-equals))
-"""
+_CALL_SITES = re.compile(rb"\b(?:require|import)\s*\(\s*")
 
 # Node types that mean an `import("x")` call is really a type (`typeof import("x")`, `x: import("x").T`).
 _TYPE_CONTEXTS = frozenset(
@@ -68,30 +75,39 @@ def _grammar(language: Language) -> tree_sitter.Language:
 
 
 class JsScanner:
-    """A parser and query for one of the JavaScript-family grammars."""
+    """A parser and its queries for one of the JavaScript-family grammars."""
 
     def __init__(self, language: Language) -> None:
         grammar = _grammar(language)
-        patterns = _COMMON_PATTERNS
+        statements = _STATEMENT_PATTERNS
         if language in (Language.TYPESCRIPT, Language.TSX):
-            patterns += _TYPESCRIPT_PATTERNS
+            statements += _TYPESCRIPT_STATEMENT_PATTERNS
         self.parser = tree_sitter.Parser(grammar)
-        self.query = tree_sitter.Query(grammar, patterns)
+        self.statements = tree_sitter.Query(grammar, statements)
+        self.calls = tree_sitter.Query(grammar, _CALL_PATTERNS)
 
     def scan(self, data: bytes) -> tuple[list[JsImport], list[str]]:
         """Return the file's imports and, if the parse had errors, where the first one is."""
         tree = self.parser.parse(data)
-        captures = tree_sitter.QueryCursor(self.query).captures(tree.root_node)
-        imports = []
-        for kind, nodes in captures.items():
-            if kind.startswith("_"):
-                continue
-            for node in nodes:
-                found = _read_capture(kind, node)
-                if found is not None:
-                    imports.append(found)
-        errors = [_first_error(tree.root_node)] if tree.root_node.has_error else []
-        return imports, errors
+        root = tree.root_node
+        statements = tree_sitter.QueryCursor(self.statements)
+        if not root.has_error:  # error recovery can wrap statements one level deeper
+            statements.set_max_start_depth(1)
+        found = [statements.captures(root)]
+        calls = tree_sitter.QueryCursor(self.calls)
+        for site in _CALL_SITES.finditer(data):
+            calls.set_byte_range(site.start(), site.end() + 1)  # through the first argument's start
+            found.append(calls.captures(root))
+        imports = {}
+        for captures in found:
+            for kind, nodes in captures.items():
+                if not kind.startswith("_"):
+                    for node in nodes:
+                        item = _read_capture(kind, node)
+                        if item is not None:
+                            imports[(node.start_byte, kind)] = item
+        errors = [_first_error(root)] if root.has_error else []
+        return list(imports.values()), errors
 
 
 def _read_capture(kind: str, node: tree_sitter.Node) -> JsImport | None:

@@ -12,11 +12,11 @@ import multiprocessing
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
 import tree_sitter
 
@@ -51,14 +51,31 @@ class RawImport(NamedTuple):
     line: int
 
 
+class Link(NamedTuple):
+    """An import resolved to a file of the repository."""
+
+    target: str
+    kind: str
+    type_only: bool
+
+
 class ParsedFile(NamedTuple):
     path: str
     status: ParseStatus
     reason: str
-    imports: list[RawImport]
+    imports: list[RawImport]  # as written; emptied once a Linker has turned them into links
+    links: tuple[Link, ...] = ()
+
+
+class Linker(Protocol):
+    """Resolves a file's imports; parse_sources runs it in the pool so resolving is parallel too."""
+
+    def link(self, path: str, language: Language, imports: list[RawImport]) -> list[Link]: ...
 
 
 ProgressCallback = Callable[[int, int], None]
+# Set in each pool process by its initializer (inherited through fork, not pickled per batch).
+_process_linker: Linker | None = None
 
 
 def parse_sources(
@@ -66,34 +83,40 @@ def parse_sources(
     files: Sequence[SourceFile],
     *,
     progress: ProgressCallback | None = None,
-    executor: Executor | None = None,
     workers: int | None = None,
+    linker: Linker | None = None,
 ) -> list[ParsedFile]:
     """Parse `files` (relative to `root`) and return one ParsedFile each, in the same order.
 
-    An `executor` lets a long-lived worker reuse its pool; otherwise a pool is made for this call
-    when there is enough to parse, and parsing stays in this process when there is not.
+    With a `linker`, each file's imports come back resolved (as `links`). A process pool of
+    `workers` (default: every core) does the work, unless there is too little to be worth one.
     """
     total = len(files)
     if progress:
         progress(0, total)
-    jobs = [(source.path, source.language.value) for source in files]
     workers = workers or os.cpu_count() or 1
-    if executor is None and (workers == 1 or sum(source.size for source in files) < INLINE_BYTES):
-        results = parse_batch(str(root), jobs)
+    if workers == 1 or sum(source.size for source in files) < INLINE_BYTES:
+        results = parse_batch(str(root), [(source.path, source.language.value) for source in files], linker)
         if progress:
             progress(total, total)
         return results
     batches = list(_batches(files, workers * BATCHES_PER_WORKER))
-    if executor is not None:
-        return _run_batches(executor, str(root), batches, total, progress, files)
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context()) as pool:
-        return _run_batches(pool, str(root), batches, total, progress, files)
+    with ProcessPoolExecutor(
+        max_workers=workers, mp_context=_pool_context(), initializer=_install_linker, initargs=(linker,)
+    ) as pool:
+        by_path: dict[str, ParsedFile] = {}
+        futures = [pool.submit(_parse_batch_in_pool, str(root), batch) for batch in batches]
+        for future in as_completed(futures):
+            for parsed in future.result():
+                by_path[parsed.path] = parsed
+            if progress:
+                progress(len(by_path), total)
+    return [by_path[source.path] for source in files]
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
-    # fork starts a worker in milliseconds, which matters when a whole graph takes half a second;
-    # the children only read files and run tree-sitter, so they inherit nothing they could misuse.
+    # fork starts a worker in milliseconds, which matters when a whole graph takes half a second,
+    # and hands it the linker without pickling; the children only read files and run tree-sitter.
     methods = multiprocessing.get_all_start_methods()
     return multiprocessing.get_context("fork" if "fork" in methods else "spawn")
 
@@ -109,27 +132,25 @@ def _batches(files: Sequence[SourceFile], count: int) -> Iterator[list[tuple[str
     yield from (batch for batch in batches if batch)
 
 
-def _run_batches(
-    executor: Executor,
-    root: str,
-    batches: list[list[tuple[str, str]]],
-    total: int,
-    progress: ProgressCallback | None,
-    files: Sequence[SourceFile],
-) -> list[ParsedFile]:
-    by_path: dict[str, ParsedFile] = {}
-    futures = [executor.submit(parse_batch, root, batch) for batch in batches]
-    for future in as_completed(futures):
-        for parsed in future.result():
-            by_path[parsed.path] = parsed
-        if progress:
-            progress(len(by_path), total)
-    return [by_path[source.path] for source in files]
+def _install_linker(linker: Linker | None) -> None:
+    global _process_linker
+    _process_linker = linker
 
 
-def parse_batch(root: str, jobs: Sequence[tuple[str, str]]) -> list[ParsedFile]:
-    """Parse (path, language) pairs under `root`; runs in a pool worker or inline."""
-    return [parse_file(root, path, Language(language)) for path, language in jobs]
+def _parse_batch_in_pool(root: str, jobs: Sequence[tuple[str, str]]) -> list[ParsedFile]:
+    return parse_batch(root, jobs, _process_linker)
+
+
+def parse_batch(root: str, jobs: Sequence[tuple[str, str]], linker: Linker | None = None) -> list[ParsedFile]:
+    """Parse (path, language) pairs under `root` and, given a linker, resolve their imports."""
+    results = []
+    for path, language_name in jobs:
+        language = Language(language_name)
+        parsed = parse_file(root, path, language)
+        if linker is not None and parsed.imports:
+            parsed = parsed._replace(imports=[], links=tuple(linker.link(path, language, parsed.imports)))
+        results.append(parsed)
+    return results
 
 
 def parse_file(root: str, path: str, language: Language) -> ParsedFile:

@@ -33,6 +33,9 @@ require(`./s/${name}`);
 require(variable);
 import data from './data.json' with { type: 'json' };
 function f() { return require('./nested'); }
+const spread = require(
+  './multi-line'
+);
 """
     assert found(source) == {
         ("./globals.d.ts", "reference", True),
@@ -54,6 +57,7 @@ function f() { return require('./nested'); }
         ("./r", "require", False),
         ("./data.json", "import", False),
         ("./nested", "require", False),
+        ("./multi-line", "require", False),
     }
 
 
