@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -35,32 +36,45 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_DEPCRUISE = "/work/tools/graph-depcruise/node_modules/.bin/depcruise"
 
 
-def timed(action: Callable[[], object]) -> float:
-    start = time.perf_counter()
+def cpu_seconds() -> float:
+    """CPU time of this process (all threads) and of its reaped children (pool workers, tools)."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def timed(action: Callable[[], object]) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of one call."""
+    cpu, start = cpu_seconds(), time.perf_counter()
     action()
-    return time.perf_counter() - start
+    return time.perf_counter() - start, cpu_seconds() - cpu
 
 
 def run_quietly(command: list[str], cwd: Path) -> None:
     subprocess.run(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
 
 
-def python_timings(repo: BenchRepo, checkout: Path, runs: int) -> dict[str, list[float]]:
+def python_timings(repo: BenchRepo, checkout: Path, runs: int) -> dict[str, list[tuple[float, float]]]:
     import grimp
 
     sys.path.insert(0, str((checkout / repo.source_root).resolve()))
-    timings: dict[str, list[float]] = {"grimp": [], "ours": []}
+    timings: dict[str, list[tuple[float, float]]] = {"grimp": [], "ours": []}
     for _ in range(runs):
         timings["grimp"].append(timed(lambda: grimp.build_graph(*repo.packages, cache_dir=None)))
         timings["ours"].append(timed(lambda: build_graph(checkout)))
     return timings
 
 
-def js_timings(repo: BenchRepo, checkout: Path, runs: int, depcruise: str) -> dict[str, list[float]]:
+def js_timings(
+    repo: BenchRepo, checkout: Path, runs: int, depcruise: str
+) -> dict[str, list[tuple[float, float]]]:
     reference = [depcruise, "--no-config", "--ts-pre-compilation-deps", "--output-type", "json"]
     reference += ["--exclude", DEPCRUISE_EXCLUDE] + (["--ts-config", repo.tsconfig] if repo.tsconfig else [])
     ours = [sys.executable, "-m", "app.cli", "graph", str(checkout), "--json"]
-    timings: dict[str, list[float]] = {"dependency-cruiser": [], "ours (CLI)": [], "ours (in-process)": []}
+    timings: dict[str, list[tuple[float, float]]] = {
+        "dependency-cruiser": [],
+        "ours (CLI)": [],
+        "ours (in-process)": [],
+    }
     for _ in range(runs):
         timings["dependency-cruiser"].append(timed(lambda: run_quietly([*reference, "."], checkout)))
         timings["ours (CLI)"].append(timed(lambda: run_quietly(ours, ROOT)))
@@ -68,20 +82,22 @@ def js_timings(repo: BenchRepo, checkout: Path, runs: int, depcruise: str) -> di
     return timings
 
 
-def report(repo: BenchRepo, timings: dict[str, list[float]], reference: str) -> None:
-    medians = {name: statistics.median(values) for name, values in timings.items()}
-    for name, values in timings.items():
-        runs = " ".join(f"{value:.3f}" for value in values)
+def report(repo: BenchRepo, timings: dict[str, list[tuple[float, float]]], reference: str) -> None:
+    walls = {name: [wall for wall, _ in values] for name, values in timings.items()}
+    cpus = {name: [cpu for _, cpu in values] for name, values in timings.items()}
+    for name in timings:
+        runs = " ".join(f"{value:.3f}" for value in walls[name])
         print(
-            f"  {repo.name:<10} {name:<20} median {medians[name]:.3f} s  "
-            f"min {min(values):.3f} s  runs [{runs}]"
+            f"  {repo.name:<10} {name:<20} wall median {statistics.median(walls[name]):.3f} s "
+            f"min {min(walls[name]):.3f} s  cpu median {statistics.median(cpus[name]):.3f} s  walls [{runs}]"
         )
     for name in timings:
         if name != reference:
             print(
-                f"  {repo.name:<10} {name} / {reference}: "
-                f"median ratio {medians[name] / medians[reference]:.2f}, "
-                f"best-of ratio {min(timings[name]) / min(timings[reference]):.2f}"
+                f"  {repo.name:<10} {name} / {reference}: wall median ratio "
+                f"{statistics.median(walls[name]) / statistics.median(walls[reference]):.2f}, best-of ratio "
+                f"{min(walls[name]) / min(walls[reference]):.2f}, cpu median ratio "
+                f"{statistics.median(cpus[name]) / statistics.median(cpus[reference]):.2f}"
             )
 
 
