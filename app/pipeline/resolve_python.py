@@ -4,7 +4,9 @@ Every `.py` file gets a module name from the package it sits in: walking up whil
 `__init__.py` finds the package root, wherever it is (repo root, `src/`, several roots in one repo).
 A file outside any package (a script, a test) is a top-level module of its own folder, and is also
 reachable under the dotted names of the folders above it (`tests.helpers`), as Python finds them
-when the repository root is on the path.
+when the repository root is on the path. Such a plain module is importable by its bare name only
+from its own folder (a script's folder is on its path, not on everyone's): `import json` in a
+package never means `examples/json.py`.
 
 An imported name resolves as grimp does: relative names are made absolute (in an `__init__.py` one
 dot is the package itself); the name is looked up as a module, and failing that its parent is
@@ -16,9 +18,6 @@ from __future__ import annotations
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
-
-_UNKNOWN = object()
-_AMBIGUOUS = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,8 +31,11 @@ class ModuleFile:
 @dataclass(frozen=True, slots=True)
 class _Candidate:
     path: str
-    root: str
+    root: str  # the sys.path entry this name needs
     alias_depth: int  # 0 for the name the file's package gives it, more for each folder prefixed
+    # In a package (whose parent is a source root) or at the repository root: importable from
+    # anywhere. Otherwise only from files of the same root.
+    everywhere: bool
 
 
 class PythonResolver:
@@ -45,10 +47,9 @@ class PythonResolver:
         for path in paths:
             module = _module_of(path, present)
             self.modules[path] = module
-            for depth, name in enumerate(_names_of(module)):
-                self._by_name.setdefault(name, []).append(_Candidate(path, module.root, depth))
-        # Answers that do not depend on the importer, by absolute name.
-        self._unique: dict[str, object] = {}
+            for candidate_name, candidate in _candidates_of(module):
+                self._by_name.setdefault(candidate_name, []).append(candidate)
+        self._cache: dict[tuple[str, str], str | None] = {}
 
     def resolve(self, importer: str, module: str, member: str | None) -> str | None:
         """The file an import in `importer` names: `module` with its dots, `member` after `import`."""
@@ -57,24 +58,22 @@ class PythonResolver:
             name = self._absolute(self.modules[importer], name)
             if name is None:
                 return None
-        found = self._unique.get(name, _UNKNOWN)
-        if found is _UNKNOWN:
-            found = self._unique[name] = self._find(name, None)
-        if found is _AMBIGUOUS:
-            return self._find(name, importer)
-        return found
+        key = (importer.rpartition("/")[0], name)  # files of one folder share one root
+        if key not in self._cache:
+            self._cache[key] = self._find(name, importer)
+        return self._cache[key]
 
-    def _find(self, name: str, importer: str | None) -> str | None:
-        """`name` as a module, else its parent. With no importer, say whether the answer depends on it."""
+    def _find(self, name: str, importer: str) -> str | None:
+        """`name` as a module, else its parent, among the files `importer` can import it from."""
+        root = self.modules[importer].root
         for candidate in (name, name.rsplit(".", 1)[0]) if "." in name else (name,):
-            found = self._by_name.get(candidate)
-            if found:
-                if len(found) == 1:
-                    return found[0].path
-                if importer is None:
-                    return _AMBIGUOUS
-                root = self.modules[importer].root
-                return min(found, key=lambda item: _preference(item, root, importer)).path
+            usable = [
+                item for item in self._by_name.get(candidate, ()) if item.everywhere or item.root == root
+            ]
+            if len(usable) == 1:
+                return usable[0].path
+            if usable:
+                return min(usable, key=lambda item: _preference(item, root, importer)).path
         return None
 
     def _absolute(self, importer: ModuleFile, name: str) -> str | None:
@@ -99,18 +98,22 @@ def _module_of(path: str, present: set[str]) -> ModuleFile:
     return ModuleFile(path, ".".join(parts), "/".join(folders[:top]), is_package)
 
 
-def _names_of(module: ModuleFile) -> list[str]:
+def _candidates_of(module: ModuleFile) -> list[tuple[str, _Candidate]]:
     """The module's own name, then the dotted names that prefix the folders above its root."""
     if not module.name:
         return []
-    names = [module.name]
-    prefix = module.name
-    for folder in reversed(module.root.split("/") if module.root else []):
+    in_package = module.is_package or "." in module.name
+    found = [(module.name, _Candidate(module.path, module.root, 0, in_package or not module.root))]
+    folders = module.root.split("/") if module.root else []
+    name = module.name
+    for depth in range(1, len(folders) + 1):
+        folder = folders[-depth]
         if not folder.isidentifier():
             break
-        prefix = f"{folder}.{prefix}"
-        names.append(prefix)
-    return names
+        name = f"{folder}.{name}"
+        root = "/".join(folders[:-depth])
+        found.append((name, _Candidate(module.path, root, depth, not root)))
+    return found
 
 
 def _preference(candidate: _Candidate, root: str, importer: str) -> tuple[int, int, int, str]:

@@ -65,3 +65,11 @@ def test_files_outside_packages_prefer_their_own_folder() -> None:
     assert resolver.resolve("scripts/release.py", "helpers", None) == "scripts/helpers.py"
     assert resolver.resolve("tests/test_cart.py", "tests.helpers", None) == "tests/helpers.py"
     assert resolver.resolve("tests/test_cart.py", "conftest", None) == "tests/conftest.py"
+
+
+def test_a_plain_module_is_not_importable_from_other_folders_by_its_bare_name() -> None:
+    resolver = PythonResolver([*FILES, "examples/json.py", "examples/demo.py", "runner.py"])
+    assert resolver.resolve("src/shop/cart.py", "json", None) is None  # the standard library's json
+    assert resolver.resolve("examples/demo.py", "json", None) == "examples/json.py"
+    assert resolver.resolve("src/shop/cart.py", "examples.json", None) == "examples/json.py"
+    assert resolver.resolve("tests/test_cart.py", "runner", None) == "runner.py"  # the root is on the path
