@@ -49,7 +49,9 @@ class PythonResolver:
             self.modules[path] = module
             for candidate_name, candidate in _candidates_of(module):
                 self._by_name.setdefault(candidate_name, []).append(candidate)
-        self._cache: dict[tuple[str, str], str | None] = {}
+        # Most answers do not depend on where the import is written: those are kept by name alone.
+        self._anywhere: dict[str, str | None] = {}
+        self._by_folder: dict[tuple[str, str], str | None] = {}
 
     def resolve(self, importer: str, module: str, member: str | None) -> str | None:
         """The file an import in `importer` names: `module` with its dots, `member` after `import`."""
@@ -58,23 +60,30 @@ class PythonResolver:
             name = self._absolute(self.modules[importer], name)
             if name is None:
                 return None
+        if name in self._anywhere:
+            return self._anywhere[name]
         key = (importer.rpartition("/")[0], name)  # files of one folder share one root
-        if key not in self._cache:
-            self._cache[key] = self._find(name, importer)
-        return self._cache[key]
+        if key not in self._by_folder:
+            found, everywhere_same = self._find(name, importer)
+            if everywhere_same:
+                self._anywhere[name] = found
+            self._by_folder[key] = found
+        return self._by_folder[key]
 
-    def _find(self, name: str, importer: str) -> str | None:
-        """`name` as a module, else its parent, among the files `importer` can import it from."""
+    def _find(self, name: str, importer: str) -> tuple[str | None, bool]:
+        """`name` as a module, else its parent, among the files `importer` can import it from;
+        and whether any other importer would get the same answer."""
         root = self.modules[importer].root
+        same_everywhere = True
         for candidate in (name, name.rsplit(".", 1)[0]) if "." in name else (name,):
-            usable = [
-                item for item in self._by_name.get(candidate, ()) if item.everywhere or item.root == root
-            ]
+            found = self._by_name.get(candidate, ())
+            usable = [item for item in found if item.everywhere or item.root == root]
+            same_everywhere = same_everywhere and len(usable) == len(found) and len(found) <= 1
             if len(usable) == 1:
-                return usable[0].path
+                return usable[0].path, same_everywhere
             if usable:
-                return min(usable, key=lambda item: _preference(item, root, importer)).path
-        return None
+                return min(usable, key=lambda item: _preference(item, root, importer)).path, False
+        return None, same_everywhere
 
     def _absolute(self, importer: ModuleFile, name: str) -> str | None:
         dots = len(name) - len(name.lstrip("."))
