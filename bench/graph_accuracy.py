@@ -8,7 +8,8 @@ repository and commit measured). Reference tools: `pip install -r requirements-b
 (dependency-cruiser 17.4.3, TypeScript 5.9.3; --depcruise and --typescript default to that folder).
 
 - Python: grimp builds the graph of the repo's packages; both edge sets are compared on grimp's files
-  (files outside grimp's packages are nodes of ours that grimp does not see).
+  (files outside grimp's packages are nodes of ours that grimp does not see). The type-only flag is
+  checked too: our edges that are not type-only against grimp with `exclude_type_checking_imports`.
 - JS/TS: dependency-cruiser runs with `--ts-pre-compilation-deps` over the whole checkout with the
   repo's root tsconfig (or, with --per-project, once per tsconfig.json, each file judged by the run of
   its nearest one). Workspace packages are linked into node_modules for the run, as an install would
@@ -77,13 +78,15 @@ class Comparison:
 # grimp -------------------------------------------------------------------------------------------
 
 
-def grimp_reference(repo: BenchRepo, checkout: Path) -> Reference:
+def grimp_reference(repo: BenchRepo, checkout: Path, *, without_type_checking: bool = False) -> Reference:
     import grimp
 
     source_root = (checkout / repo.source_root).resolve()
     sys.path.insert(0, str(source_root))
     try:
-        graph = grimp.build_graph(*repo.packages, cache_dir=None)
+        graph = grimp.build_graph(
+            *repo.packages, cache_dir=None, exclude_type_checking_imports=without_type_checking
+        )
     finally:
         sys.path.remove(str(source_root))
     path_of = {module: _module_path(source_root, checkout, module) for module in graph.modules}
@@ -273,10 +276,14 @@ def _specifiers_to(checkout: Path, resolver: JsResolver, source: str, target: st
 # Comparison --------------------------------------------------------------------------------------
 
 
-def compare(repo: BenchRepo, ours: DependencyGraph, reference: Reference) -> Comparison:
+def compare(
+    repo: BenchRepo, ours: DependencyGraph, reference: Reference, *, skip_type_only: bool = False
+) -> Comparison:
     shared = reference.files & set(ours.files)
     our_edges = {
-        (edge.src, edge.dst): edge for edge in ours.edges if edge.src in shared and edge.dst in shared
+        (edge.src, edge.dst): edge
+        for edge in ours.edges
+        if edge.src in shared and edge.dst in shared and not (skip_type_only and edge.type_only)
     }
     theirs = {edge: kind for edge, kind in reference.edges.items() if edge[0] in shared and edge[1] in shared}
     agreed = our_edges.keys() & theirs.keys()
@@ -347,6 +354,15 @@ def main() -> int:
             reference = grimp_reference(repo, checkout)
             comparison = compare(repo, ours, reference)
             report(comparison, "grimp", args.details)
+            # The type-only flag: our edges that are not type-only against grimp without TYPE_CHECKING.
+            flagged = compare(
+                repo, ours, grimp_reference(repo, checkout, without_type_checking=True), skip_type_only=True
+            )
+            print(
+                f"    runtime edges (ours not type-only, grimp exclude_type_checking_imports): "
+                f"ref {flagged.reference_edges} ours {flagged.our_edges} "
+                f"precision {flagged.precision:.4f} recall {flagged.recall:.4f}"
+            )
         else:
             with linked_workspaces(checkout):
                 reference = depcruise_reference(repo, checkout, args.depcruise, args.per_project)
