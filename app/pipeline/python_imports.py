@@ -41,13 +41,14 @@ _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 )
 
 # `from <module>` just before the keyword, on the same logical line.
-_FROM_CLAUSE = re.compile(rb"(?<![\w.])from(?!\w)[.\w \t\\\r\n]*$")
+# (In a bytes pattern \w is ASCII only; identifiers may be any UTF-8, hence the \x80-\xff.)
+_FROM_CLAUSE = re.compile(rb"(?<![\w.\x80-\xff])from(?![\w\x80-\xff])[.\w\x80-\xff \t\\\r\n]*$")
 # What follows the keyword up to the end of the statement: a parenthesised name list, or the rest of
 # the logical line (stopping at `;` or a comment).
 _STATEMENT_REST = re.compile(
     rb"[ \t]*(?:\\\r?\n[ \t]*)*(?:\((?:[^)#]|\#[^\n]*)*\)?|(?:[^\n;#\\]|\\\r?\n|\\.)*)"
 )
-_GUARD_HEADER = re.compile(rb"[ \t]*if[ \t]+(?:\w+[ \t]*\.[ \t]*)*TYPE_CHECKING[ \t]*:[ \t]*")
+_GUARD_HEADER = re.compile(rb"[ \t]*if[ \t]+(?:[\w\x80-\xff]+[ \t]*\.[ \t]*)*TYPE_CHECKING[ \t]*:[ \t]*")
 _BLANKS = b" \t\r\n\f\\"  # inside a dotted name or relative import, only separators
 
 _LANGUAGE = tree_sitter.Language(tree_sitter_python.language())
