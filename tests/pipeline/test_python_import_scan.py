@@ -185,12 +185,12 @@ def python_sources(draw: st.DrawFn, depth: int = 0) -> str:
     for _ in range(draw(st.integers(min_value=1, max_value=5))):
         if depth < 2 and draw(st.integers(0, 3)) == 0:
             header = draw(HEADERS)
-            body = draw(python_sources(depth + 1))
+            body = draw(python_sources(depth + 1)) + "pass\n"  # a body of comments only is no body
             lines.append(header + "\n" + textwrap.indent(body, "    "))
             if header == "try:":
                 lines.append("except ImportError:\n    pass")
             elif header.startswith("if"):
-                lines.append("else:\n" + textwrap.indent(draw(python_sources(depth + 1)), "    "))
+                lines.append("else:\n" + textwrap.indent(draw(python_sources(depth + 1)) + "pass\n", "    "))
         else:
             lines.append(draw(LINES))
     return "\n".join(lines) + "\n"
