@@ -31,12 +31,32 @@ class FileInfo:
     reason: str = ""
 
 
+# From the most to the least direct way of depending on a file.
+KIND_ORDER = (
+    "import",
+    "from",
+    "export",
+    "require",
+    "import-equals",
+    "dynamic-import",
+    "type-import",
+    "reference",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Edge:
     src: str
     dst: str
-    kinds: tuple[str, ...]  # sorted: import, from, export, require, dynamic-import, type-import…
+    kinds: tuple[str, ...]  # every kind of import behind this edge, sorted by name
     type_only: bool  # every import behind this edge is type-only
+
+    @property
+    def kind(self) -> str:
+        """The most direct of the edge's kinds."""
+        return min(
+            self.kinds, key=lambda kind: KIND_ORDER.index(kind) if kind in KIND_ORDER else len(KIND_ORDER)
+        )
 
 
 @dataclass(slots=True)

@@ -108,6 +108,7 @@ def test_every_import_form_through_the_whole_pipeline(tmp_path: Path) -> None:
     assert by_pair[("packages/app/src/main.ts", "packages/app/src/config.ts")].kinds == ("import-equals",)
     assert by_pair[("packages/app/src/main.ts", "packages/app/src/lazy.tsx")].kinds == ("dynamic-import",)
     assert by_pair[("src/shop/cart.py", "src/shop/models/item.py")].kinds == ("from", "import")
+    assert by_pair[("src/shop/cart.py", "src/shop/models/item.py")].kind == "import"
     assert not by_pair[("src/shop/cart.py", "src/shop/models/item.py")].type_only
     assert not list((tmp_path / "jobs").iterdir())  # property 14
 
