@@ -227,3 +227,12 @@ def test_cli(tmp_path: Path, output: str) -> None:
         assert document["files"] == ["a.py", "b.py"] and document["edges"] == [["a.py", "b.py"]]
     else:
         assert '"a.py" -> "b.py";' in result.stdout
+
+
+def test_a_coding_cookie_is_honoured(tmp_path: Path) -> None:
+    latin = "# -*- coding: latin-1 -*-\nimport b\nname = 'café'\n".encode("latin-1")
+    root = write_tree(tmp_path / "repo", {"a.py": latin, "b.py": "", "c.py": b"import b\nx = '\xe9'\n"})
+    graph = build_graph(root)
+    assert graph.info["a.py"].status is ParseStatus.OK
+    assert graph.info["c.py"].status is ParseStatus.FAILED  # no cookie, not UTF-8
+    assert {(edge.src, edge.dst) for edge in graph.edges} == {("a.py", "b.py")}
