@@ -94,21 +94,29 @@ class Discovery:
 def discover_sources(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> Discovery:
     """Walk `root` without following symlinks and return its source files, sorted by path."""
     discovery = Discovery(files=[], skipped=[], all_files=set())
-    _walk(str(root), "", discovery, max_file_bytes, is_root=True)
+    pending = [(str(root), "")]  # a stack, not recursion: a hostile repo may nest folders very deep
+    while pending:
+        directory, prefix = pending.pop()
+        pending += _scan_directory(directory, prefix, discovery, max_file_bytes, is_root=not prefix)
     discovery.files.sort(key=lambda source: source.path)
     return discovery
 
 
-def _walk(directory: str, prefix: str, discovery: Discovery, max_file_bytes: int, *, is_root: bool) -> None:
+def _scan_directory(
+    directory: str, prefix: str, discovery: Discovery, max_file_bytes: int, *, is_root: bool
+) -> list[tuple[str, str]]:
+    """Record the folder's files; return its subfolders still to walk."""
     try:
         entries = list(os.scandir(directory))
     except OSError as exc:
-        discovery.skipped.append(SkippedPath(prefix.rstrip("/") or ".", f"unreadable directory: {exc}"))
-        return
+        discovery.skipped.append(
+            SkippedPath(prefix.rstrip("/") or ".", f"unreadable directory: {exc.strerror}")
+        )
+        return []
     names = {entry.name for entry in entries}
     if "pyvenv.cfg" in names:
         discovery.skipped.append(SkippedPath(prefix.rstrip("/"), "virtualenv"))
-        return
+        return []
     beside_manifest = is_root or not names.isdisjoint(PROJECT_MANIFESTS)
     subdirectories = []
     for entry in entries:
@@ -123,13 +131,12 @@ def _walk(directory: str, prefix: str, discovery: Discovery, max_file_bytes: int
             continue
         if stat.S_ISDIR(mode):
             if _keep_directory(entry.name, beside_manifest):
-                subdirectories.append(entry)
+                subdirectories.append((entry.path, relative + "/"))
             continue
         if stat.S_ISREG(mode):
             discovery.all_files.add(relative)
             _consider_file(entry, relative, discovery, max_file_bytes)
-    for entry in subdirectories:
-        _walk(entry.path, prefix + entry.name + "/", discovery, max_file_bytes, is_root=False)
+    return subdirectories
 
 
 def _keep_directory(name: str, beside_manifest: bool) -> bool:

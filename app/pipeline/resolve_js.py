@@ -145,18 +145,21 @@ class JsResolver:
 
     def _aliases_for(self, directory: str) -> PathAliases | None:
         """The aliases of the nearest tsconfig.json (or jsconfig.json) at or above `directory`."""
-        if directory in self._aliases_by_directory:
-            return self._aliases_by_directory[directory]
+        visited = []
         aliases = None
-        for name in TSCONFIG_NAMES:
-            config = posixpath.join(directory, name) if directory else name
-            if config in self._files:
+        while directory not in self._aliases_by_directory:
+            visited.append(directory)
+            config = next((path for path in _config_candidates(directory) if path in self._files), None)
+            if config is not None:
                 aliases = self._load_aliases(config)
                 break
+            if not directory:
+                break
+            directory = posixpath.dirname(directory)
         else:
-            if directory:
-                aliases = self._aliases_for(posixpath.dirname(directory))
-        self._aliases_by_directory[directory] = aliases
+            aliases = self._aliases_by_directory[directory]
+        for folder in visited:
+            self._aliases_by_directory[folder] = aliases
         return aliases
 
     def _load_aliases(self, config: str) -> PathAliases | None:
@@ -290,6 +293,10 @@ def _parse_json(text: str | None) -> object:
         return pyjson5.loads(text)
     except (pyjson5.Json5Exception, ValueError, RecursionError):
         return None
+
+
+def _config_candidates(directory: str) -> list[str]:
+    return [posixpath.join(directory, name) if directory else name for name in TSCONFIG_NAMES]
 
 
 def _normalise(path: str) -> str | None:

@@ -99,7 +99,7 @@ def _is_abandoned(path: Path, now: float | None) -> bool:
 
 
 def remove_tree(path: Path) -> None:
-    """Remove a file or folder, even one a clone left with read-only or unreadable folders in it."""
+    """Remove a file or folder, even one a clone left read-only, unreadable or very deep."""
     if path.is_symlink() or path.is_file():
         path.unlink()
         return
@@ -107,18 +107,29 @@ def remove_tree(path: Path) -> None:
         return
     try:
         shutil.rmtree(path)
-    except OSError:
-        _make_owner_writable(path)
-        shutil.rmtree(path)
+    except (OSError, RecursionError):  # shutil.rmtree recurses once per folder level
+        _remove_depth_first(str(path))
 
 
-def _make_owner_writable(path: Path) -> None:
-    os.chmod(path, stat.S_IRWXU)
-    for directory, subdirectories, _ in os.walk(path):
-        for name in subdirectories:
-            child = os.path.join(directory, name)
-            if not os.path.islink(child):
-                os.chmod(child, stat.S_IRWXU)
+def _remove_depth_first(root: str) -> None:
+    """Remove a tree with an explicit stack, making each folder writable by its owner first."""
+    stack = [root]
+    while stack:
+        directory = stack[-1]
+        if not os.path.islink(directory):
+            os.chmod(directory, stat.S_IRWXU)
+        subdirectories = []
+        with os.scandir(directory) as entries:
+            for entry in entries:
+                if entry.is_dir(follow_symlinks=False):
+                    subdirectories.append(entry.path)
+                else:
+                    os.unlink(entry.path)
+        if subdirectories:
+            stack += subdirectories
+        else:
+            os.rmdir(directory)
+            stack.pop()
 
 
 def _lock_path(path: Path) -> Path:

@@ -77,3 +77,14 @@ def test_hostile_tree(tmp_path: Path) -> None:
     assert reasons["passwd.py"] == "symlink"
     assert "larger than" in reasons["huge.py"]
     assert not any(path.startswith(("escape", "loop")) for path in discovery.all_files)
+
+
+def test_very_deep_folders(tmp_path: Path) -> None:
+    depth = 1100  # deeper than Python's recursion limit, within PATH_MAX
+    deep = str(tmp_path)
+    for _ in range(depth):
+        deep += "/d"
+        os.mkdir(deep)  # one level at a time: pathlib's mkdir(parents=True) itself recurses
+    Path(deep, "leaf.py").write_text("")
+    discovery = discover_sources(tmp_path)
+    assert [source.path for source in discovery.files] == ["d/" * depth + "leaf.py"]

@@ -123,3 +123,14 @@ def test_sweep_leaves_a_new_unmarked_folder_until_the_grace_period_ends(tmp_path
     assert sweep_stale_workspaces(tmp_path) == 0 and fresh.exists()
     assert sweep_stale_workspaces(tmp_path, now=time.time() + 3600) == 1 and not fresh.exists()
     assert sweep_stale_workspaces(tmp_path / "missing") == 0
+
+
+def test_a_very_deep_tree_is_removed(tmp_path: Path) -> None:
+    with job_workspace(tmp_path) as workspace:
+        deep = str(workspace)
+        for _ in range(1100):  # deeper than the recursion limit shutil.rmtree runs into
+            deep += "/d"
+            os.mkdir(deep)
+        Path(deep, "leaf.py").write_text("")
+        os.chmod(os.path.dirname(deep), 0o500)
+    assert list(tmp_path.iterdir()) == []
