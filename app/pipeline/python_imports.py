@@ -41,8 +41,16 @@ _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 )
 
 # `from <module>` just before the keyword, on the same logical line.
-# (In a bytes pattern \w is ASCII only; identifiers may be any UTF-8, hence the \x80-\xff.)
-_FROM_CLAUSE = re.compile(rb"(?<![\w.\x80-\xff])from(?![\w\x80-\xff])[.\w\x80-\xff \t\\\r\n]*$")
+# The text before the keyword, read backwards: blanks, the module (dots and names, perhaps spaced or
+# continued), then `from` ("morf") not glued to a name. Reading backwards from the keyword keeps the
+# cost to the clause's own length. (In a bytes pattern \w is ASCII only; identifiers may be any
+# UTF-8, hence the \x80-\xff.)
+_FROM_CLAUSE_REVERSED = re.compile(
+    rb"[ \t\\\r\n]*(?P<module>[.\w\x80-\xff][.\w\x80-\xff \t\\\r\n]*?)morf(?![\w.\x80-\xff])"
+)
+# No from-clause is longer than this; a hostile file must not make every keyword scan its whole line.
+_LONGEST_CLAUSE = 512
+_MOST_GUARDS = 256
 # What follows the keyword up to the end of the statement: a parenthesised name list, or the rest of
 # the logical line (stopping at `;` or a comment).
 _STATEMENT_REST = re.compile(
@@ -90,8 +98,14 @@ def scan_python(data: bytes, parser: tree_sitter.Parser) -> PythonScan:
     statements, guard_blocks = _find_statements(data)
     if not statements:
         return PythonScan()
-    guarded = [any(start <= item.start < end for start, end in guard_blocks) for item in statements]
+    starts = [start for start, _ in guard_blocks]
+    guarded = [_inside(item.start, starts, guard_blocks) for item in statements]
     return _parse_statements(data, statements, guarded, parser)
+
+
+def _inside(position: int, starts: list[int], blocks: list[tuple[int, int]]) -> bool:
+    index = bisect_right(starts, position) - 1
+    return index >= 0 and position < blocks[index][1]
 
 
 def _find_statements(data: bytes) -> tuple[list[_Statement], list[tuple[int, int]]]:
@@ -121,8 +135,21 @@ def _find_statements(data: bytes) -> tuple[list[_Statement], list[tuple[int, int
             guards.append(start)
         elif has_guards and first in _QUOTES and data.find(b"\n", start, match.end()) >= 0:
             long_strings.append((start, match.end()))
-    blocks = [block for position in guards if (block := _guard_block(data, position, long_strings))]
-    return statements, blocks
+    blocks = [
+        block for position in guards[:_MOST_GUARDS] if (block := _guard_block(data, position, long_strings))
+    ]
+    return statements, _merged(blocks)
+
+
+def _merged(blocks: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or nested ranges joined, in order, so that a bisect finds the one around a point."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(blocks):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
 
 
 def _is_keyword(data: bytes, start: int, length: int) -> bool:
@@ -133,23 +160,16 @@ def _is_keyword(data: bytes, start: int, length: int) -> bool:
 
 def _statement_at(data: bytes, keyword: int) -> _Statement:
     """The statement around an `import` keyword: back to its `from` clause, on to its end."""
-    line_start = data.rfind(b"\n", 0, keyword) + 1
-    while line_start > 0 and _continues(data, line_start - 1):
-        line_start = data.rfind(b"\n", 0, line_start - 1) + 1
-    start = keyword
-    clause = _FROM_CLAUSE.search(data, line_start, keyword)
-    if clause and clause.group()[4:].strip(b" \t\\\r\n"):
-        start = clause.start()
+    window = data[max(0, keyword - _LONGEST_CLAUSE) : keyword][::-1]
+    clause = _FROM_CLAUSE_REVERSED.match(window)
+    start = keyword - clause.end() if clause and b"\n" not in _unescaped_newlines(clause.group()) else keyword
     end = _STATEMENT_REST.match(data, keyword + 6).end()
     return _Statement(start, end, 0)
 
 
-def _continues(data: bytes, newline: int) -> bool:
-    """Whether the line ending at `newline` ends in a backslash (a continued logical line)."""
-    before = newline - 1
-    if before >= 0 and data[before] == 0x0D:
-        before -= 1
-    return before >= 0 and data[before] == 0x5C
+def _unescaped_newlines(reversed_clause: bytes) -> bytes:
+    """The clause (read backwards) without its backslash-newline continuations, to spot a real newline."""
+    return reversed_clause.replace(b"\n\r\\", b"").replace(b"\n\\", b"")
 
 
 def _guard_block(data: bytes, position: int, long_strings: list[tuple[int, int]]) -> tuple[int, int] | None:
