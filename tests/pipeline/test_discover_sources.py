@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from app.pipeline.discover import Language, discover_sources
+from app.pipeline.workspace import remove_tree
 from tests.pipeline.conftest import write_tree
 
 
@@ -81,10 +82,15 @@ def test_hostile_tree(tmp_path: Path) -> None:
 
 def test_very_deep_folders(tmp_path: Path) -> None:
     depth = 1100  # deeper than Python's recursion limit, within PATH_MAX
-    deep = str(tmp_path)
-    for _ in range(depth):
-        deep += "/d"
-        os.mkdir(deep)  # one level at a time: pathlib's mkdir(parents=True) itself recurses
-    Path(deep, "leaf.py").write_text("")
-    discovery = discover_sources(tmp_path)
-    assert [source.path for source in discovery.files] == ["d/" * depth + "leaf.py"]
+    top = tmp_path / "deep"
+    deep = str(top)
+    try:
+        os.mkdir(deep)
+        for _ in range(depth):
+            deep += "/d"
+            os.mkdir(deep)  # one level at a time: pathlib's mkdir(parents=True) itself recurses
+        Path(deep, "leaf.py").write_text("")
+        discovery = discover_sources(top)
+        assert [source.path for source in discovery.files] == ["d/" * depth + "leaf.py"]
+    finally:
+        remove_tree(top)  # pytest's own clean-up (shutil.rmtree) would recurse too deep
