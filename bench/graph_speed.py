@@ -6,7 +6,8 @@ CHECKOUT is `NAME=PATH` or a folder named NAME, for a NAME of bench/repos.py. Ru
 the tools so that both see the same machine load; the load average is printed before and after.
 
 - Python: `grimp.build_graph(package, cache_dir=None)` against our `build_graph(checkout)`, both in
-  this process. grimp reads only its package; ours walks the whole checkout (tests, docs, scripts).
+  this process. grimp reads only its package; ours walks the whole checkout (tests, docs, scripts),
+  and, where the package has its own source root (`lib/`, `src/`), is timed on that folder as well.
 - JS/TS: `depcruise --no-config --ts-pre-compilation-deps [--ts-config tsconfig.json] .` against
   `python -m app.cli graph CHECKOUT --json`, both as fresh processes (interpreter start-up and
   output included), plus our in-process `build_graph` time.
@@ -57,11 +58,22 @@ def python_timings(repo: BenchRepo, checkout: Path, runs: int) -> dict[str, list
     import grimp
 
     sys.path.insert(0, str((checkout / repo.source_root).resolve()))
-    timings: dict[str, list[tuple[float, float]]] = {"grimp": [], "ours": []}
+    timings: dict[str, list[tuple[float, float]]] = {"grimp": [], "ours (whole checkout)": []}
+    # grimp reads only its package; with a separate source root, ours is also timed on that folder alone.
+    package_folder = checkout / repo.source_root if repo.source_root != "." else None
+    if package_folder:
+        timings["ours (source root)"] = []
     for _ in range(runs):
         timings["grimp"].append(timed(lambda: grimp.build_graph(*repo.packages, cache_dir=None)))
-        timings["ours"].append(timed(lambda: build_graph(checkout)))
+        timings["ours (whole checkout)"].append(timed(lambda: build_graph(checkout)))
+        if package_folder:
+            timings["ours (source root)"].append(timed(lambda: build_graph(package_folder)))
     return timings
+
+
+def describe_input(label: str, root: Path) -> None:
+    files = build_graph(root).info.values()
+    print(f"  {label}: {len(files)} source files, {sum(item.size for item in files) / 1e6:.1f} MB")
 
 
 def js_timings(
@@ -88,7 +100,7 @@ def report(repo: BenchRepo, timings: dict[str, list[tuple[float, float]]], refer
     for name in timings:
         runs = " ".join(f"{value:.3f}" for value in walls[name])
         print(
-            f"  {repo.name:<10} {name:<20} wall median {statistics.median(walls[name]):.3f} s "
+            f"  {repo.name:<10} {name:<22} wall median {statistics.median(walls[name]):.3f} s "
             f"min {min(walls[name]):.3f} s  cpu median {statistics.median(cpus[name]):.3f} s  walls [{runs}]"
         )
     for name in timings:
@@ -112,6 +124,9 @@ def main() -> int:
         checkout = Path(path).resolve()
         build_graph(checkout)  # warm the page cache and imports for everyone alike
         if repo.language == "python":
+            describe_input(f"{repo.name} whole checkout", checkout)
+            if repo.source_root != ".":
+                describe_input(f"{repo.name} {repo.source_root}/", checkout / repo.source_root)
             report(repo, python_timings(repo, checkout, args.runs), "grimp")
         else:
             report(repo, js_timings(repo, checkout, args.runs, args.depcruise), "dependency-cruiser")

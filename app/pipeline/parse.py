@@ -25,8 +25,11 @@ from app.pipeline.js_imports import JsScanner
 from app.pipeline.python_imports import new_parser, scan_python
 from app.pipeline.safe_read import read_regular_file
 
-# Below this much source a process pool costs more than it saves.
-INLINE_BYTES = 512 * 1024
+# Parsing speed on one core here (the Python scan skips most bytes; JS/TS is parsed in full), and the
+# least work worth a process pool: starting one costs about 20 ms.
+PYTHON_BYTES_PER_SECOND = 60e6
+JS_BYTES_PER_SECOND = 12e6
+INLINE_SECONDS = 0.08
 # Batches per worker: small enough for smooth progress and balance, large enough to stay cheap.
 BATCHES_PER_WORKER = 6
 MINIFIED_LINE_LENGTH = 500
@@ -95,7 +98,7 @@ def parse_sources(
     if progress:
         progress(0, total)
     workers = workers or os.cpu_count() or 1
-    if workers == 1 or sum(source.size for source in files) < INLINE_BYTES:
+    if workers == 1 or _estimated_seconds(files) < INLINE_SECONDS:
         results = parse_batch(str(root), [(source.path, source.language.value) for source in files], linker)
         if progress:
             progress(total, total)
@@ -112,6 +115,14 @@ def parse_sources(
             if progress:
                 progress(len(by_path), total)
     return [by_path[source.path] for source in files]
+
+
+def _estimated_seconds(files: Sequence[SourceFile]) -> float:
+    """About how long parsing `files` takes on one core."""
+    return sum(
+        source.size / (PYTHON_BYTES_PER_SECOND if source.language is Language.PYTHON else JS_BYTES_PER_SECOND)
+        for source in files
+    )
 
 
 def _pool_context() -> multiprocessing.context.BaseContext:
