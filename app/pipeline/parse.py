@@ -30,6 +30,7 @@ from app.pipeline.safe_read import read_regular_file
 PYTHON_BYTES_PER_SECOND = 60e6
 JS_BYTES_PER_SECOND = 12e6
 INLINE_SECONDS = 0.08
+INLINE_PROGRESS_STEPS = 20
 # Batches per worker: small enough for smooth progress and balance, large enough to stay cheap.
 BATCHES_PER_WORKER = 6
 MINIFIED_LINE_LENGTH = 500
@@ -99,9 +100,13 @@ def parse_sources(
         progress(0, total)
     workers = workers or os.cpu_count() or 1
     if workers == 1 or _estimated_seconds(files) < INLINE_SECONDS:
-        results = parse_batch(str(root), [(source.path, source.language.value) for source in files], linker)
-        if progress:
-            progress(total, total)
+        jobs = [(source.path, source.language.value) for source in files]
+        step = max(1, total // INLINE_PROGRESS_STEPS)
+        results: list[ParsedFile] = []
+        for first in range(0, total, step):
+            results += parse_batch(str(root), jobs[first : first + step], linker)
+            if progress:
+                progress(len(results), total)
         return results
     batches = list(_batches(files, workers * BATCHES_PER_WORKER))
     with ProcessPoolExecutor(

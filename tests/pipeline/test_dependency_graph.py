@@ -197,13 +197,14 @@ def test_hostile_repository_completes_reading_nothing_outside(tmp_path: Path) ->
     assert not list((tmp_path / "jobs").iterdir())
 
 
-def test_progress_is_reported_as_parsing_advances(tmp_path: Path) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_is_reported_as_parsing_advances(tmp_path: Path, workers: int) -> None:
     files = {
         f"pkg/m{index}.py": f"from pkg import m{index + 1}\n" + "x = 1\n" * 20_000 for index in range(40)
     }
     root = write_tree(tmp_path / "repo", {"pkg/__init__.py": "", **files})
     calls: list[tuple[int, int]] = []
-    graph = build_graph(root, progress=lambda done, total: calls.append((done, total)), workers=2)
+    graph = build_graph(root, progress=lambda done, total: calls.append((done, total)), workers=workers)
     assert calls[0] == (0, 41) and calls[-1] == (41, 41)
     assert len(calls) > 2 and all(a[0] <= b[0] for a, b in itertools.pairwise(calls))
     # m39 imports pkg.m40, which does not exist: the edge goes to the package, as grimp has it.
