@@ -18,7 +18,7 @@ from app.errors import (
 )
 from app.pipeline import clone
 from app.pipeline.clone import clone_repository
-from tests.pipeline.conftest import GIT_IDENTITY, make_git_repo
+from tests.pipeline.generated_repos import GIT_IDENTITY, make_git_repo
 
 
 def commit(repo: Path, files: dict[str, str]) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.pipeline.discover import Language, discover_sources
 from app.pipeline.workspace import remove_tree
-from tests.pipeline.conftest import write_tree
+from tests.pipeline.generated_repos import write_tree
 
 
 def test_languages_and_skipped_folders(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from app.pipeline.discover import discover_sources
 from app.pipeline.graph import build_graph
-from tests.pipeline.conftest import write_tree
+from tests.pipeline.generated_repos import write_tree
 
 PYTHON_FORMS = (
     "import pkg.{name}\n",

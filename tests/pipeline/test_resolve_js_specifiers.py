@@ -7,7 +7,7 @@ from pathlib import Path
 
 from app.pipeline.discover import discover_sources
 from app.pipeline.resolve_js import JsResolver
-from tests.pipeline.conftest import write_tree
+from tests.pipeline.generated_repos import write_tree
 
 
 def resolver_for(root: Path, files: dict[str, str]) -> JsResolver:

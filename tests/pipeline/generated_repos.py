@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
-
-import pytest
 
 GIT_IDENTITY = ["-c", "user.name=Test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"]
 
@@ -31,11 +28,3 @@ def make_git_repo(root: Path, files: dict[str, str | bytes]) -> Path:
         subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
         subprocess.run(["git", *GIT_IDENTITY, "-C", str(root), "commit", "-q", "-m", "test"], check=True)
     return root
-
-
-@pytest.fixture
-def tree(tmp_path: Path) -> Callable[[dict[str, str | bytes]], Path]:
-    def make(files: dict[str, str | bytes]) -> Path:
-        return write_tree(tmp_path / "repo", files)
-
-    return make
