@@ -48,6 +48,7 @@ _WORD_BYTES = frozenset(b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ01
 _FROM_CLAUSE_REVERSED = re.compile(
     rb"[ \t\\\r\n]*(?P<module>[.\w\x80-\xff][.\w\x80-\xff \t\\\r\n]*?)morf(?![\w.\x80-\xff])"
 )
+_SIMPLE_PREFIX = re.compile(rb"[ \t]*(?:(from)(?![\w\x80-\xff])([ \t.\w\x80-\xff]*))?")
 # No from-clause is longer than this; a hostile file must not make every keyword scan its whole line.
 _LONGEST_CLAUSE = 512
 _MOST_GUARDS = 256
@@ -160,10 +161,18 @@ def _is_keyword(data: bytes, start: int, length: int) -> bool:
 
 def _statement_at(data: bytes, keyword: int) -> _Statement:
     """The statement around an `import` keyword: back to its `from` clause, on to its end."""
+    end = _STATEMENT_REST.match(data, keyword + 6).end()
+    newline = data.rfind(b"\n", max(0, keyword - _LONGEST_CLAUSE), keyword)
+    continued = newline > 0 and data[max(0, newline - 2) : newline].endswith((b"\\", b"\\\r"))
+    if (newline >= 0 or keyword <= _LONGEST_CLAUSE) and not continued:
+        # The common layouts (`import x`, `from x import y` alone on their line) need no backward read.
+        simple = _SIMPLE_PREFIX.fullmatch(data, newline + 1, keyword)
+        if simple is not None:
+            has_module = simple.group(1) is not None and simple.group(2).strip()
+            return _Statement(simple.start(1) if has_module else keyword, end, 0)
     window = data[max(0, keyword - _LONGEST_CLAUSE) : keyword][::-1]
     clause = _FROM_CLAUSE_REVERSED.match(window)
     start = keyword - clause.end() if clause and b"\n" not in _unescaped_newlines(clause.group()) else keyword
-    end = _STATEMENT_REST.match(data, keyword + 6).end()
     return _Statement(start, end, 0)
 
 

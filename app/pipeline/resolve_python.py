@@ -51,13 +51,17 @@ class PythonResolver:
                 self._by_name.setdefault(candidate_name, []).append(candidate)
         # Most answers do not depend on where the import is written: those are kept by name alone.
         self._anywhere: dict[str, str | None] = {}
+        self._absolute_names: dict[tuple[str, str], str | None] = {}
         self._by_folder: dict[tuple[str, str], str | None] = {}
 
     def resolve(self, importer: str, module: str, member: str | None) -> str | None:
         """The file an import in `importer` names: `module` with its dots, `member` after `import`."""
         name = module if member is None else _join(module, member)
         if name.startswith("."):
-            name = self._absolute(self.modules[importer], name)
+            relative = (importer, name)
+            if relative not in self._absolute_names:
+                self._absolute_names[relative] = self._absolute(self.modules[importer], name)
+            name = self._absolute_names[relative]
             if name is None:
                 return None
         if name in self._anywhere:
