@@ -18,7 +18,9 @@
         │   ├── RepoNotFound
         │   ├── RepoAuthRequired
         │   ├── CloneTimeout
-        │   └── RepoTooLarge
+        │   ├── RepoTooLarge
+        │   ├── RepoUnreachable     the host could not be reached (transient)
+        │   └── SourceRefused       not a source the clone may fetch (scheme, option, local path)
         ├── ParseError
         ├── TrainingError
         └── UploadError
@@ -128,6 +130,16 @@ class CloneTimeout(CloneError):
 
 class RepoTooLarge(CloneError):
     """The clone grew past its size limit and was aborted."""
+
+
+class RepoUnreachable(CloneError):
+    """The host could not be reached or the transfer broke off; a later try may work."""
+
+    transient = True
+
+
+class SourceRefused(CloneError):
+    """The source is not one the clone stage may fetch: another scheme, an option, a local path."""
 
 
 class ParseError(IngestError):
