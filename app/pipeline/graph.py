@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.dot import render_dot
 from app.pipeline.discover import Discovery, Language, SkippedPath, discover_sources
 from app.pipeline.parse import Link, ParsedFile, ParseStatus, RawImport, parse_sources
 from app.pipeline.resolve_js import JsResolver
@@ -103,13 +104,7 @@ class DependencyGraph:
         return json.dumps(self.as_dict(), indent=1)
 
     def to_dot(self) -> str:
-        lines = ["digraph dependencies {", "  node [shape=box];"]
-        lines += [f"  {_dot_id(path)};" for path in self.files]
-        for edge in self.edges:
-            style = ' [style="dashed"]' if edge.type_only else ""
-            lines.append(f"  {_dot_id(edge.src)} -> {_dot_id(edge.dst)}{style};")
-        lines.append("}")
-        return "\n".join(lines) + "\n"
+        return render_dot(self.files, ((edge.src, edge.dst, edge.type_only) for edge in self.edges))
 
 
 def build_graph(
@@ -178,7 +173,3 @@ def _edges(parsed: list[ParsedFile], info: dict[str, FileInfo]) -> list[Edge]:
         ]
     edges.sort(key=lambda edge: (edge.src, edge.dst))
     return edges
-
-
-def _dot_id(path: str) -> str:
-    return '"' + path.replace("\\", "\\\\").replace('"', '\\"') + '"'
