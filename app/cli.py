@@ -1,6 +1,8 @@
 """Command line: `python -m app.cli <command> …`.
 
 graph PATH --json | --dot     print the file dependency graph of a checked-out repository
+serve [--host H --port P]     run the API (in MODE=LOCAL with the worker in the same process)
+ingest REPO [--json]          MODE=LOCAL: ingest a repository (path or URL) now and show what came out
 """
 
 from __future__ import annotations
@@ -9,6 +11,10 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 def add_graph_command(commands: argparse._SubParsersAction) -> None:
@@ -41,7 +47,77 @@ def _print_progress(done: int, total: int) -> None:
     print(f"Parsing… {percent}% ({done}/{total} files)", file=sys.stderr)
 
 
-COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (add_graph_command,)
+def add_serve_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("serve", help="run the API (MODE=LOCAL: with the worker in-process)")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.set_defaults(handler=run_serve)
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.config import Mode
+    from app.main import create_app
+
+    settings = _settings_or_exit()
+    if settings.mode is Mode.LOCAL and not settings.admin_token:
+        settings = _with_generated_token(settings)
+    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    return 0
+
+
+def add_ingest_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("ingest", help="MODE=LOCAL: ingest a repository now and summarise it")
+    parser.add_argument("repo", help="a local path, or host/owner/repo / https://host/owner/repo")
+    parser.add_argument("--json", action="store_true", help="print the summary as JSON")
+    parser.add_argument("--neighbours", type=int, default=3, help="similar files shown per file")
+    parser.set_defaults(handler=run_ingest)
+
+
+def run_ingest(args: argparse.Namespace) -> int:
+    import json
+    import logging
+
+    from app.errors import NeoError
+    from app.worker.embedded import ingest_now
+
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    settings = _settings_or_exit(mode="LOCAL")
+    try:
+        summary = ingest_now(settings, args.repo, neighbours=args.neighbours)
+    except NeoError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, indent=2) if args.json else summary.pop("text"))
+    return 0 if summary.get("state") == "finished" else 1
+
+
+def _settings_or_exit(**overrides: object) -> Settings:
+    from app.config import load_settings
+    from app.errors import ConfigError
+
+    try:
+        return load_settings(**overrides)
+    except ConfigError as exc:
+        raise SystemExit(f"Configuration error: {exc}") from None
+
+
+def _with_generated_token(settings: Settings) -> Settings:
+    import secrets
+
+    from pydantic import SecretStr
+
+    token = secrets.token_urlsafe(24)
+    print(f"PHAROS_ADMIN_TOKEN for this run: {token}", file=sys.stderr, flush=True)
+    return settings.model_copy(update={"pharos_admin_token": SecretStr(token)})
+
+
+COMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
+    add_graph_command,
+    add_serve_command,
+    add_ingest_command,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

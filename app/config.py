@@ -12,6 +12,7 @@ One `Settings` object drives both programs; `MODE` picks which one runs:
 from __future__ import annotations
 
 import ipaddress
+import tempfile
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -114,7 +115,8 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(60.0, ge=0)
     worker_id: str | None = None
 
-    # Clone limits.
+    # Clones: each job in its own folder under this one (removed after the job), and their limits.
+    workspace_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "neo-alexandria")
     clone_timeout_seconds: float = Field(300.0, gt=0)
     clone_max_bytes: int = Field(1 << 30, gt=0)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import lru_cache
@@ -11,22 +12,40 @@ from fastapi import FastAPI
 from app.api.deps import Services, build_services
 from app.api.errors import install_error_handlers
 from app.api.routes import health, ingestion, repos, search
-from app.config import Settings, get_settings
+from app.config import Mode, Settings, get_settings
 from app.queue.backends import open_backend
 
+log = logging.getLogger(__name__)
 
-def create_app(settings: Settings | None = None, services: Services | None = None) -> FastAPI:
-    """Build the app. Without `services`, the clients are opened in the lifespan from `settings`."""
+
+def create_app(
+    settings: Settings | None = None, services: Services | None = None, *, embedded_worker: bool = True
+) -> FastAPI:
+    """Build the app. Without `services`, the clients are opened in the lifespan from `settings`.
+
+    In MODE=LOCAL the lifespan also runs the worker in a thread of this process (unless told not to).
+    """
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings: Settings = app.state.settings
+        if not settings.admin_token:
+            log.warning("PHAROS_ADMIN_TOKEN is not set: POST /ingest refuses every request")
         if services is not None:
             yield
             return
-        app.state.services = build_services(app.state.settings, open_backend(app.state.settings))
+        app.state.services = build_services(settings, open_backend(settings))
+        worker = None
+        if settings.mode is Mode.LOCAL and embedded_worker:
+            from app.worker.embedded import EmbeddedWorker
+
+            worker = EmbeddedWorker(app.state.services)
+            worker.start()
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             app.state.services.close()
 
     app = FastAPI(

@@ -10,13 +10,14 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.config import Mode, Settings
+from app.config import Settings
 from app.queue.backends import RedisBackend
 from app.queue.jobs import JobQueue
 from app.queue.keys import Keys
 from app.repo_url import RepoRef, parse_repo_url
-from app.stores.metadata import MetadataStore, open_metadata_store
-from app.stores.vectors import VectorStoreAccess, vector_store_access
+from app.stores.configured import configured_metadata, configured_vectors
+from app.stores.metadata import MetadataStore
+from app.stores.vectors import VectorStoreAccess
 
 log = logging.getLogger(__name__)
 
@@ -36,23 +37,6 @@ class Services:
         self.backend.close()
         self.vectors.close()
         self.metadata.close()
-
-
-def open_vectors(settings: Settings) -> VectorStoreAccess:
-    return vector_store_access(
-        settings.qdrant_url,
-        settings.qdrant_key,
-        settings.qdrant_path,
-        single_process=settings.mode is Mode.LOCAL,
-        timeout_seconds=settings.qdrant_timeout_seconds,
-        batch_size=settings.vector_batch_size,
-    )
-
-
-def open_metadata(settings: Settings) -> MetadataStore:
-    return open_metadata_store(
-        settings.database_url, settings.sqlite_path, connect_timeout_seconds=settings.database_timeout_seconds
-    )
 
 
 def build_services(
@@ -77,8 +61,8 @@ def build_services(
         backend=backend,
         keys=keys,
         jobs=jobs,
-        vectors=vectors or open_vectors(settings),
-        metadata=metadata or open_metadata(settings),
+        vectors=vectors or configured_vectors(settings),
+        metadata=metadata or configured_metadata(settings),
     )
 
 

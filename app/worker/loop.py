@@ -105,6 +105,7 @@ class Worker:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_job_end: Callable[[], None] | None = None,
+        on_record: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.consumer = consumer
         self.process = process
@@ -112,6 +113,7 @@ class Worker:
         self.timing = timing or WorkerTiming()
         self.clock = clock
         self.on_job_end = on_job_end
+        self.on_record = on_record
         self._stop = threading.Event()  # warm stop: no new claims
         self._abort = threading.Event()  # cold stop: drop the current job now
         self._last_work = -float("inf")
@@ -245,10 +247,17 @@ class Worker:
         record = self._record(claim, JobState.SKIPPED, 0.0, JobOutcome(), error=reason)
         record["reason"] = reason
         record["age_seconds"] = round(age, 3)
-        self._until_redis(
-            lambda: self.consumer.finish(claim, JobState.SKIPPED, record, status=IDLE, error=reason)
-        )
+        self._finish(claim, JobState.SKIPPED, record, status=IDLE, error=reason)
         self.jobs_done += 1
+
+    def _finish(self, claim: Claim, state: JobState, record: dict[str, Any], **fields: Any) -> None:
+        """Record the job's end (through any Redis outage), then hand the record to `on_record`."""
+        recorded = self._until_redis(lambda: self.consumer.finish(claim, state, record, **fields))
+        if recorded and self.on_record:
+            try:
+                self.on_record(record)
+            except Exception:  # the journal is a copy; its failure must not touch the job's outcome
+                log.exception("Could not pass job %s's record on", claim.task.job_id)
 
     def _run_job(self, claim: Claim) -> None:
         runner = _JobThread(self, claim)
@@ -278,11 +287,7 @@ class Worker:
         error = runner.error
         if error is None:
             record = self._record(claim, JobState.FINISHED, elapsed, runner.outcome)
-            self._until_redis(
-                lambda: self.consumer.finish(
-                    claim, JobState.FINISHED, record, status=IDLE, result=_result(record)
-                )
-            )
+            self._finish(claim, JobState.FINISHED, record, status=IDLE, result=_result(record))
             log.info("Job %s finished in %.1f s", claim.task.job_id, elapsed)
             return
         message = _describe(error)
@@ -294,16 +299,10 @@ class Worker:
         if isinstance(error, IngestError) and error.transient:
             outcome = self._until_redis(lambda: self.consumer.requeue(claim, message))
             log.warning("Job %s hit a transient failure (%s): %s", claim.task.job_id, message, outcome)
-            self._call_redis(
-                lambda: self.consumer.heartbeat(self.timing.poll_interval, error_status(message))
-            )
+            self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval, error_status(message)))
             return
         record = self._record(claim, JobState.FAILED, elapsed, runner.outcome, error=message)
-        self._until_redis(
-            lambda: self.consumer.finish(
-                claim, JobState.FAILED, record, status=error_status(message), error=message
-            )
-        )
+        self._finish(claim, JobState.FAILED, record, status=error_status(message), error=message)
         log.error("Job %s failed: %s", claim.task.job_id, message)
 
     def _record(

@@ -9,12 +9,16 @@ import os
 import socket
 import sys
 import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 from app.config import Mode, RedisBackendKind, Settings, load_settings
 from app.errors import ConfigError
 from app.queue.backends import RedisBackend, open_backend
 from app.queue.consumer import QueueConsumer
 from app.queue.keys import Keys
+from app.stores.configured import configured_metadata, configured_vectors
 from app.worker.hardware import Hardware, detect_hardware
 from app.worker.loop import JobProcessor, RepoPolicy, Worker, WorkerTiming
 from app.worker.selftest import format_report, run_checks, worker_checks
@@ -38,7 +42,11 @@ def timing_from(settings: Settings) -> WorkerTiming:
 
 
 def build_worker(
-    settings: Settings, process: JobProcessor, backend: RedisBackend, hardware: Hardware
+    settings: Settings,
+    process: JobProcessor,
+    backend: RedisBackend,
+    hardware: Hardware,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
 ) -> Worker:
     consumer = QueueConsumer(
         backend,
@@ -51,7 +59,14 @@ def build_worker(
         info={"hostname": socket.gethostname(), "pid": str(os.getpid()), "device": hardware.describe()},
     )
     policy = RepoPolicy(settings.allowed_repo_hosts, settings.local_repos_allowed)
-    return Worker(consumer, process, policy, timing_from(settings), on_job_end=lambda: free_memory(hardware))
+    return Worker(
+        consumer,
+        process,
+        policy,
+        timing_from(settings),
+        on_job_end=lambda: free_memory(hardware),
+        on_record=on_record,
+    )
 
 
 def free_memory(hardware: Hardware) -> None:
@@ -63,15 +78,22 @@ def free_memory(hardware: Hardware) -> None:
         torch.cuda.empty_cache()
 
 
-def run_worker(settings: Settings, process: JobProcessor, *, burst: bool = False) -> int:
+def run_worker(
+    settings: Settings,
+    process: JobProcessor,
+    *,
+    burst: bool = False,
+    hardware: Hardware | None = None,
+    on_record: Callable[[dict[str, Any]], None] | None = None,
+) -> int:
     """Print the hardware, register, and work until a signal (or an empty queue in burst mode)."""
-    hardware = detect_hardware()
+    hardware = hardware or detect_hardware()
     print("Neo Alexandria edge worker", flush=True)
     print(f"   Hardware: {hardware.name}", flush=True)
     print(f"   Device:   {hardware.device}", flush=True)
     backend = open_backend(settings)
     try:
-        worker = build_worker(settings, process, backend, hardware)
+        worker = build_worker(settings, process, backend, hardware, on_record)
         print(f"   Worker:   {worker.consumer.worker_id} (Redis: {backend.name})", flush=True)
         worker.install_signal_handlers()
         worker.run(burst=burst)
@@ -80,8 +102,10 @@ def run_worker(settings: Settings, process: JobProcessor, *, burst: bool = False
     return 0
 
 
-def load_worker_settings() -> Settings:
-    settings = load_settings()
+def load_worker_settings(env_file: Path | None = None) -> Settings:
+    """Settings from the environment, and from `env_file` (default .env.edge) when it exists."""
+    env_file = env_file or Path(".env.edge")
+    settings = load_settings(_env_file=env_file) if env_file.is_file() else load_settings()
     if settings.mode is Mode.CLOUD:
         raise ConfigError("worker.py runs with MODE=EDGE (or LOCAL); MODE=CLOUD is the API")
     if settings.redis_backend is RedisBackendKind.MEMORY:
@@ -98,10 +122,11 @@ def main(argv: list[str] | None = None) -> int:
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--test", action="store_true", help="check settings, services and device, then exit")
     group.add_argument("--burst", action="store_true", help="process until the queue is empty, then exit")
+    parser.add_argument("--env-file", type=Path, help="settings file (default: .env.edge when present)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        settings = load_worker_settings()
+        settings = load_worker_settings(args.env_file)
     except ConfigError as exc:
         print(f"Configuration error: {exc}", file=sys.stderr)
         return 2
@@ -109,6 +134,18 @@ def main(argv: list[str] | None = None) -> int:
         results = run_checks(worker_checks(settings))
         print(format_report(results))
         return 0 if all(result.ok for result in results) else 1
+    return run_pipeline_worker(settings, burst=args.burst)
+
+
+def run_pipeline_worker(settings: Settings, *, burst: bool = False) -> int:
+    """The worker with the real pipeline over the configured stores."""
     from app.worker.pipeline import build_pipeline
 
-    return run_worker(settings, build_pipeline(settings), burst=args.burst)
+    vectors, metadata = configured_vectors(settings), configured_metadata(settings)
+    try:
+        hardware = detect_hardware()
+        pipeline = build_pipeline(settings, vectors, metadata, hardware.device)
+        return run_worker(settings, pipeline, burst=burst, hardware=hardware, on_record=pipeline.journal)
+    finally:
+        vectors.close()
+        metadata.close()

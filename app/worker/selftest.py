@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from app.config import Settings
 from app.queue.backends import open_backend
+from app.stores.configured import configured_metadata, configured_vectors
 
 Check = Callable[[], str]
 
@@ -47,6 +48,8 @@ def worker_checks(settings: Settings) -> dict[str, Check]:
     return {
         "settings": lambda: _describe_settings(settings),
         "redis": lambda: _check_redis(settings),
+        "database": lambda: _check_database(settings),
+        "qdrant": lambda: _check_qdrant(settings),
         "device": _check_device,
         "git": _check_git,
         "parsers": _check_parsers,
@@ -65,6 +68,27 @@ def _check_redis(settings: Settings) -> str:
         return f"answered PING in {(time.perf_counter() - started) * 1000:.0f} ms ({backend.name})"
     finally:
         backend.close()
+
+
+def _check_database(settings: Settings) -> str:
+    store = configured_metadata(settings)
+    try:
+        store.migrate()
+        return f"{store.backend_name}: schema up to date"
+    finally:
+        store.close()
+
+
+def _check_qdrant(settings: Settings) -> str:
+    access = configured_vectors(settings)
+    try:
+        with access.session() as store:
+            store.ensure_collection()
+            store.ping()
+        where = settings.qdrant_url or f"local mode in {settings.qdrant_path}"
+        return f"{where}: collection ready"
+    finally:
+        access.close()
 
 
 def _check_device() -> str:

@@ -1,0 +1,26 @@
+"""The stores as the settings describe them, for the API and the worker alike."""
+
+from __future__ import annotations
+
+from app.config import Mode, Settings
+from app.stores.metadata import MetadataStore, open_metadata_store
+from app.stores.vectors import VectorStoreAccess, vector_store_access
+
+
+def configured_vectors(settings: Settings) -> VectorStoreAccess:
+    """Qdrant at QDRANT_URL, else local mode under DATA_DIR (shared within one process in MODE=LOCAL)."""
+    return vector_store_access(
+        settings.qdrant_url,
+        settings.qdrant_key,
+        settings.qdrant_path,
+        single_process=settings.mode is Mode.LOCAL,
+        timeout_seconds=settings.qdrant_timeout_seconds,
+        batch_size=settings.vector_batch_size,
+    )
+
+
+def configured_metadata(settings: Settings) -> MetadataStore:
+    """PostgreSQL at NEON_DATABASE_URL, else a SQLite file under DATA_DIR."""
+    return open_metadata_store(
+        settings.database_url, settings.sqlite_path, connect_timeout_seconds=settings.database_timeout_seconds
+    )

@@ -1,0 +1,176 @@
+"""One ingest job: clone → graph → Node2Vec embeddings → Qdrant and the metadata database.
+
+Each stage reports its own progress (the worker maps it onto 0–100) and its wall time. Everything the job
+writes is idempotent, since a job may be delivered more than once: vectors are keyed by uuid5 of
+(repository, path) and replace the repository's previous ones; metadata replaces the repository's rows in
+one transaction. A store that does not answer is a transient failure: the job goes back to the queue.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from app.config import Settings
+from app.errors import StoreUnavailable, TrainingError, UploadError
+from app.pipeline.clone import clone_repository
+from app.pipeline.graph import DependencyGraph, build_graph
+from app.pipeline.workspace import job_workspace
+from app.stores.metadata import EdgeRecord, FileRecord, JobRecord, MetadataStore
+from app.stores.vectors import FileVector, VectorStoreAccess
+from app.worker.loop import JobContext, JobOutcome
+
+if TYPE_CHECKING:
+    from app.pipeline.node2vec import EpochProgress, NeuralGraphService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StageClock:
+    """Wall seconds per stage, in the order the stages ran."""
+
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str, context: JobContext) -> Iterator[None]:
+        context.check_cancelled()
+        context.report(name, 0.0)
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - started
+        context.report(name, 1.0)
+
+
+@dataclass
+class IngestPipeline:
+    """The job the edge worker runs for each repository."""
+
+    settings: Settings
+    vectors: VectorStoreAccess
+    metadata: MetadataStore
+    trainer: NeuralGraphService
+    workspace_root: Path
+    seed: int = 0
+
+    def __call__(self, context: JobContext) -> JobOutcome:
+        clock = StageClock()
+        repo = context.repo
+        with job_workspace(self.workspace_root) as workdir:
+            with clock.stage("cloning", context):
+                cloned = clone_repository(
+                    repo.clone_source,
+                    workdir / "repo",
+                    timeout_s=self.settings.clone_timeout_seconds,
+                    max_bytes=self.settings.clone_max_bytes,
+                    allow_local=repo.is_local and self.settings.local_repos_allowed,
+                )
+            with clock.stage("parsing", context):
+                graph = build_graph(cloned.path, progress=_fraction(context, "parsing"))
+        commit = cloned.commit or ""
+        with clock.stage("training", context):
+            embeddings = self._train(graph, context)
+        with clock.stage("uploading", context):
+            points_deleted = self._store(repo.repo_url, commit, graph, embeddings, context)
+        log.info(
+            "%s @ %s: %d files, %d edges, %d parse failures",
+            repo.repo_url, commit[:12] or "(empty)", len(graph.files), len(graph.edges), len(graph.parse_failures),
+        )  # fmt: skip
+        return JobOutcome(
+            files_processed=len(graph.files),
+            embeddings_generated=int(embeddings.shape[0]),
+            stage_seconds=clock.seconds,
+            details={
+                "commit": cloned.commit,
+                "edges": len(graph.edges),
+                "parse_failures": len(graph.parse_failures),
+                "points_deleted": points_deleted,
+            },
+        )
+
+    def _train(self, graph: DependencyGraph, context: JobContext) -> Any:
+        def on_epoch(progress: EpochProgress) -> None:
+            context.check_cancelled()
+            context.report("training", progress.percent / 100)
+            log.info("Epoch %d/%d: loss %.4f", progress.epoch, progress.epochs, progress.loss)
+
+        try:
+            return self.trainer.train_embeddings(
+                graph.edge_index(), len(graph.files), progress=on_epoch, seed=self.seed
+            )
+        except TrainingError:
+            raise
+        except RuntimeError as exc:
+            raise TrainingError(f"training failed: {exc}") from exc
+
+    def _store(
+        self, repo_url: str, commit: str, graph: DependencyGraph, embeddings: Any, context: JobContext
+    ) -> int:
+        rows = embeddings.numpy()
+        points = [
+            FileVector(path, graph.info[path].language.value, rows[index])
+            for index, path in enumerate(graph.files)
+        ]
+        files = [
+            FileRecord(path, info.language.value, info.size, info.status.value)
+            for path, info in ((path, graph.info[path]) for path in graph.files)
+        ]
+        edges = [EdgeRecord(edge.src, edge.dst, edge.kind) for edge in graph.edges]
+        try:
+            with self.vectors.session() as store:
+                upload = store.replace_repository(repo_url, commit, points)
+            context.report("uploading", 0.7)
+            self.metadata.record_ingest(repo_url, commit or None, files, edges)
+        except StoreUnavailable as exc:
+            raise UploadError(f"{exc.public_detail} ({type(exc).__name__})") from exc
+        return upload.deleted
+
+    def journal(self, record: dict[str, Any]) -> None:
+        """Keep the job's outcome in the metadata database too (best effort: Redis holds the truth)."""
+        finished_at = datetime.fromisoformat(record["timestamp"])
+        duration = record.get("duration_seconds")
+        try:
+            self.metadata.record_job(
+                JobRecord(
+                    id=record["job_id"],
+                    repo_url=record["repo_url"],
+                    state=record["status"],
+                    attempts=int(record.get("attempts") or 0),
+                    error=record.get("error"),
+                    started_at=finished_at - timedelta(seconds=duration) if duration is not None else None,
+                    finished_at=finished_at,
+                    stage_seconds=record.get("stage_seconds") or {},
+                )
+            )
+        except StoreUnavailable as exc:
+            log.warning("Job %s not journaled in the database: %s", record.get("job_id"), exc.public_detail)
+
+
+def _fraction(context: JobContext, stage: str) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        context.report(stage, done / total if total else 1.0)
+
+    return report
+
+
+def build_pipeline(
+    settings: Settings, vectors: VectorStoreAccess, metadata: MetadataStore, device: str
+) -> IngestPipeline:
+    """The pipeline over the given stores, training on `device`; stale workspaces of dead workers swept."""
+    from app.pipeline.node2vec import NeuralGraphService
+    from app.pipeline.workspace import sweep_stale_workspaces
+
+    workspace_root = settings.workspace_dir
+    workspace_root.mkdir(parents=True, exist_ok=True)
+    swept = sweep_stale_workspaces(workspace_root)
+    if swept:
+        log.warning("Removed %d workspace(s) left by a stopped worker", swept)
+    return IngestPipeline(settings, vectors, metadata, NeuralGraphService(device), workspace_root)
