@@ -6,6 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from support.generated_repos import GIT_IDENTITY, make_git_repo
 
 from app.errors import (
     CloneError,
@@ -18,7 +19,6 @@ from app.errors import (
 )
 from app.pipeline import clone
 from app.pipeline.clone import clone_repository
-from tests.pipeline.generated_repos import GIT_IDENTITY, make_git_repo
 
 
 def commit(repo: Path, files: dict[str, str]) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from support.generated_repos import write_tree
+
 from app.pipeline.discover import Language, discover_sources
 from app.pipeline.workspace import remove_tree
-from tests.pipeline.generated_repos import write_tree
 
 
 def test_languages_and_skipped_folders(tmp_path: Path) -> None:

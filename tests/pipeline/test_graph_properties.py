@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.generated_repos import write_tree
 
 from app.pipeline.discover import discover_sources
 from app.pipeline.graph import build_graph
-from tests.pipeline.generated_repos import write_tree
 
 PYTHON_FORMS = (
     "import pkg.{name}\n",

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from support.generated_repos import write_tree
+
 from app.pipeline.discover import discover_sources
 from app.pipeline.resolve_js import JsResolver
-from tests.pipeline.generated_repos import write_tree
 
 
 def resolver_for(root: Path, files: dict[str, str]) -> JsResolver:
