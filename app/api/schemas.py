@@ -131,7 +131,8 @@ class RepositoryFiles(BaseModel):
 class EdgePublic(BaseModel):
     src: str
     dst: str
-    kind: str
+    kind: str = Field(description="import, from, export, require, import-equals, dynamic-import, …")
+    type_only: bool = Field(description="only types are imported (import type, if TYPE_CHECKING:)")
 
 
 class RepositoryGraphPublic(BaseModel):

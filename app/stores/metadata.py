@@ -57,11 +57,13 @@ class FileRecord:
 
 @dataclass(frozen=True)
 class EdgeRecord:
-    """A dependency of file `src` on file `dst`; `kind` says how (import, require, type-only …)."""
+    """A dependency of file `src` on file `dst`; `kind` says how (import, require, export …), `type_only`
+    whether only types are imported (TypeScript `import type`, Python under `if TYPE_CHECKING:`)."""
 
     src: str
     dst: str
     kind: str
+    type_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ _MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
             "CREATE INDEX jobs_by_repo_url ON jobs (repo_url)",
         ),
     ),
+    (2, ("ALTER TABLE edges ADD COLUMN type_only BOOLEAN NOT NULL DEFAULT FALSE",)),
 )
 SCHEMA_VERSION = _MIGRATIONS[-1][0]
 
@@ -256,8 +259,8 @@ class MetadataStore:
                 )
                 tx.insert_many(
                     "edges",
-                    ("repository_id", "src", "dst", "kind"),
-                    [(repository_id, e.src, e.dst, e.kind) for e in edges],
+                    ("repository_id", "src", "dst", "kind", "type_only"),
+                    [(repository_id, e.src, e.dst, e.kind, e.type_only) for e in edges],
                 )
         except INTEGRITY_ERRORS as exc:
             raise ValueError(
@@ -331,9 +334,12 @@ class MetadataStore:
             row = _repository_row(tx, repo_url)
             files = _files(tx, row[0])
             tx.execute(
-                "SELECT src, dst, kind FROM edges WHERE repository_id = ? ORDER BY src, dst, kind", (row[0],)
+                "SELECT src, dst, kind, type_only FROM edges WHERE repository_id = ? ORDER BY src, dst, kind",
+                (row[0],),
             )
-            edges = [EdgeRecord(*edge) for edge in tx.fetchall()]
+            edges = [
+                EdgeRecord(src, dst, kind, bool(type_only)) for src, dst, kind, type_only in tx.fetchall()
+            ]
         return RepositoryGraph(_repository(row), files, edges)
 
     def _ensure_schema(self) -> None:

@@ -123,7 +123,7 @@ class IngestPipeline:
             FileRecord(path, info.language.value, info.size, info.status.value)
             for path, info in ((path, graph.info[path]) for path in graph.files)
         ]
-        edges = [EdgeRecord(edge.src, edge.dst, edge.kind) for edge in graph.edges]
+        edges = [EdgeRecord(edge.src, edge.dst, edge.kind, edge.type_only) for edge in graph.edges]
         try:
             with self.vectors.session() as store:
                 upload = store.replace_repository(repo_url, commit, points)

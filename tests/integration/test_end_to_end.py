@@ -171,9 +171,16 @@ def test_three_repositories_end_to_end(system: dict) -> None:
         assert listed[shop]["file_count"] == 9
         graph = client.get("/api/v1/repos/graph", params={"repo_url": shop}).json()
         assert ["shop/checkout.py", "shop/payment.py"] in graph["cycles"]
-        assert {"src": "shop/cart.py", "dst": "shop/models.py", "kind": "from"} in graph["edges"]
+        assert {"src": "shop/cart.py", "dst": "shop/models.py", "kind": "from", "type_only": False} in graph[
+            "edges"
+        ]
         web_edges = client.get("/api/v1/repos/graph", params={"repo_url": str(repos[1])}).json()["edges"]
-        assert {"src": "src/router.ts", "dst": "src/types.ts", "kind": "type-import"} in web_edges
+        assert {
+            "src": "src/router.ts",
+            "dst": "src/types.ts",
+            "kind": "import",
+            "type_only": True,
+        } in web_edges
 
         # Similar files come from the right repository.
         hits = _search(client, shop, "shop/cart.py", k=5)

@@ -65,6 +65,30 @@ def test_migrate_twice_applies_each_version_once(fresh_location: dict[str, objec
         assert schema_versions(reopened) == list(range(1, SCHEMA_VERSION + 1))
 
 
+def test_version_2_adds_the_type_only_flag_to_existing_edges(
+    fresh_location: dict[str, object], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.stores import metadata
+
+    with open_metadata_store(**fresh_location) as store:  # type: ignore[arg-type]
+        monkeypatch.setattr(metadata, "_MIGRATIONS", metadata._MIGRATIONS[:1])
+        store.migrate()
+        assert schema_versions(store) == [1]
+        with store._backend.transaction(write=True) as tx:
+            tx.execute("INSERT INTO repositories (url, file_count, edge_count) VALUES (?, 2, 1)", (REPO,))
+            tx.execute("SELECT id FROM repositories WHERE url = ?", (REPO,))
+            repository_id = tx.fetchone()[0]
+            for path in ("a.py", "b.py"):
+                tx.execute("INSERT INTO files VALUES (?, ?, 'python', 1, 'ok')", (repository_id, path))
+            tx.execute("INSERT INTO edges VALUES (?, 'a.py', 'b.py', 'import')", (repository_id,))
+        monkeypatch.undo()
+        assert store.migrate() == SCHEMA_VERSION
+        assert store.get_graph(REPO).edges == [EdgeRecord("a.py", "b.py", "import", type_only=False)]
+        store.record_ingest(REPO, "c2", [python_file("a.py"), python_file("b.py")],
+                            [EdgeRecord("a.py", "b.py", "import", type_only=True)])  # fmt: skip
+        assert store.get_graph(REPO).edges[0].type_only is True
+
+
 def test_first_use_creates_the_schema(fresh_location: dict[str, object]) -> None:
     with open_metadata_store(**fresh_location) as store:  # type: ignore[arg-type]
         assert store.list_repositories() == []

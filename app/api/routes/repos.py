@@ -62,12 +62,12 @@ def read_repository_graph(
     graph = services.metadata.get_graph(repo.repo_url)
     files = [f.path for f in graph.files]
     if format == "dot":
-        edges = [(e.src, e.dst, e.kind.startswith("type")) for e in graph.edges]
+        edges = [(e.src, e.dst, e.type_only) for e in graph.edges]
         return PlainTextResponse(render_dot(files, edges, name=repo.repo_url), media_type="text/vnd.graphviz")
     return RepositoryGraphPublic(
         repository=_public(graph.repository),
         files=files,
-        edges=[EdgePublic(src=e.src, dst=e.dst, kind=e.kind) for e in graph.edges],
+        edges=[EdgePublic(src=e.src, dst=e.dst, kind=e.kind, type_only=e.type_only) for e in graph.edges],
         cycles=dependency_cycles(files, ((e.src, e.dst) for e in graph.edges)),
     )
 
