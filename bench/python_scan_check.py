@@ -16,30 +16,12 @@ import sys
 import warnings
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from support.python_ast_imports import imports_by_python_ast
 
 from app.pipeline.python_imports import new_parser, scan_python
-
-
-def imports_by_ast(tree: ast.Module) -> set[tuple[str, str | None, int, bool]]:
-    guards = [
-        (node.body[0].lineno, node.body[-1].end_lineno)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If)
-        and (
-            (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
-            or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
-        )
-    ]
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import | ast.ImportFrom) and getattr(node, "module", None) != "__future__":
-            guarded = any(start <= node.lineno <= end for start, end in guards)
-            module = None if isinstance(node, ast.Import) else "." * node.level + (node.module or "")
-            for alias in node.names:
-                item = (alias.name, None) if module is None else (module, alias.name)
-                found.add((*item, node.lineno, guarded))
-    return found
 
 
 def main() -> int:
@@ -55,7 +37,7 @@ def main() -> int:
                 tree = ast.parse(data)
             except (SyntaxError, ValueError):
                 continue
-            expected = imports_by_ast(tree)
+            expected = imports_by_python_ast(tree, skip_future=True)
             found = {
                 (item.module, item.member, item.line, item.type_only)
                 for item in scan_python(data, parser).imports

@@ -14,17 +14,15 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import numpy as np
-import psycopg2
-from psycopg2 import sql
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+from support.environment import throwaway_postgres_database
 
 from app.stores.metadata import EdgeRecord, FileRecord, open_metadata_store
 from app.stores.vectors import VECTOR_SIZE, FileVector, open_vector_store
@@ -78,21 +76,6 @@ def bench_metadata(files: int, name: str, location: dict[str, object]) -> None:
     )
 
 
-@contextmanager
-def throwaway_database(admin_url: str) -> Iterator[str]:
-    name = f"neo_bench_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(admin_url)
-    admin.autocommit = True
-    try:
-        with admin.cursor() as cursor:
-            cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
-    finally:
-        with admin.cursor() as cursor:
-            cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        admin.close()
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -104,7 +87,7 @@ def main() -> None:
         bench_vectors(args.files, ":memory:")
         bench_vectors(args.files, str(Path(folder) / "qdrant"))
         bench_metadata(args.files, "sqlite", {"database_url": None, "sqlite_path": Path(folder) / "m.db"})
-    with throwaway_database(args.postgres) as url:
+    with throwaway_postgres_database(args.postgres) as url:
         bench_metadata(args.files, "postgresql (loopback)", {"database_url": url})
 
 

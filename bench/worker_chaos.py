@@ -17,8 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-import redis  # noqa: E402
-from support.chaos import run_chaos  # noqa: E402
+import redis
+from support.chaos import run_chaos
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ import textwrap
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from support.python_ast_imports import imports_by_python_ast
 
 from app.pipeline.python_imports import PythonImport, new_parser, scan_python
 
@@ -196,33 +197,11 @@ def python_sources(draw: st.DrawFn, depth: int = 0) -> str:
     return "\n".join(lines) + "\n"
 
 
-def imports_by_python_ast(source: str) -> set[tuple[str, str | None, int, bool]]:
-    tree = ast.parse(source)
-    guards = [
-        (node.body[0].lineno, node.body[-1].end_lineno)
-        for node in ast.walk(tree)
-        if isinstance(node, ast.If)
-        and (
-            (isinstance(node.test, ast.Name) and node.test.id == "TYPE_CHECKING")
-            or (isinstance(node.test, ast.Attribute) and node.test.attr == "TYPE_CHECKING")
-        )
-    ]
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            guarded = any(start <= node.lineno <= end for start, end in guards)
-            module = None if isinstance(node, ast.Import) else "." * node.level + (node.module or "")
-            for alias in node.names:
-                item = (alias.name, None) if module is None else (module, alias.name)
-                found.add((*item, node.lineno, guarded))
-    return found
-
-
 @settings(max_examples=300, deadline=None)
 @given(source=python_sources())
 def test_scan_agrees_with_the_python_parser_on_generated_sources(source: str) -> None:
     scan = scan_python(source.encode(), new_parser())
     assert {
         (item.module, item.member, item.line, item.type_only) for item in scan.imports
-    } == imports_by_python_ast(source)
+    } == imports_by_python_ast(ast.parse(source))
     assert scan.errors == []

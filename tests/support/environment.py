@@ -33,18 +33,18 @@ def cloud_settings(key_prefix: str, **overrides: object) -> Settings:
 
 
 @contextmanager
-def throwaway_postgres_database() -> Iterator[str]:
+def throwaway_postgres_database(admin_url: str = POSTGRES_ADMIN_URL) -> Iterator[str]:
     """A new empty database on the test server, dropped afterwards; yields its URL."""
     name = f"neo_stores_{uuid.uuid4().hex[:12]}"
     try:
-        admin = psycopg2.connect(POSTGRES_ADMIN_URL, connect_timeout=5)
+        admin = psycopg2.connect(admin_url, connect_timeout=5)
     except psycopg2.OperationalError as exc:
-        pytest.fail(f"The store tests need the PostgreSQL at {POSTGRES_ADMIN_URL}: {exc}")
+        pytest.fail(f"The tests need the PostgreSQL at {admin_url}: {exc}")
     admin.autocommit = True
     try:
         with admin.cursor() as cursor:
             cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-        yield urlunsplit(urlsplit(POSTGRES_ADMIN_URL)._replace(path=f"/{name}"))
+        yield urlunsplit(urlsplit(admin_url)._replace(path=f"/{name}"))
     finally:
         with admin.cursor() as cursor:
             cursor.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
