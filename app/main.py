@@ -14,6 +14,7 @@ from app.api.errors import install_error_handlers
 from app.api.routes import health, ingestion, repos, search
 from app.config import Mode, Settings, get_settings
 from app.queue.backends import open_backend
+from app.stores.configured import migrate_schema
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,7 @@ def create_app(
             yield
             return
         app.state.services = build_services(settings, open_backend(settings))
+        migrate_schema(app.state.services.metadata)
         worker = None
         if settings.mode is Mode.LOCAL and embedded_worker:
             from app.worker.embedded import EmbeddedWorker

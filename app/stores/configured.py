@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 from app.config import Mode, Settings
+from app.errors import StoreUnavailable
 from app.stores.metadata import MetadataStore, open_metadata_store
 from app.stores.vectors import VectorStoreAccess, vector_store_access
+
+log = logging.getLogger(__name__)
 
 
 def configured_vectors(settings: Settings) -> VectorStoreAccess:
@@ -24,3 +29,11 @@ def configured_metadata(settings: Settings) -> MetadataStore:
     return open_metadata_store(
         settings.database_url, settings.sqlite_path, connect_timeout_seconds=settings.database_timeout_seconds
     )
+
+
+def migrate_schema(metadata: MetadataStore) -> None:
+    """Bring the metadata schema up to date at start-up; a database that is down is retried on first use."""
+    try:
+        metadata.migrate()
+    except StoreUnavailable as exc:
+        log.warning("Metadata schema not checked at start-up: %s", exc.public_detail)

@@ -82,6 +82,13 @@ class WorkerTiming:
     shutdown_grace: float = 60.0
     max_backoff: float = 30.0
     progress_interval: float = 0.5  # fewest seconds between two published progress values
+    retry_base: float = 2.0  # a transient failure waits about retry_base × 2^(attempt-1) before its retry
+    retry_cap: float = 60.0
+
+    def retry_delay(self, attempt: int) -> float:
+        """Exponential backoff with full jitter in [½, 1½] of the step, capped."""
+        step = min(self.retry_cap, self.retry_base * 2 ** max(0, attempt - 1))
+        return step * random.uniform(0.5, 1.5)
 
 
 @dataclass
@@ -297,6 +304,9 @@ class Worker:
             )
             return
         if isinstance(error, IngestError) and error.transient:
+            delay = self.timing.retry_delay(claim.attempts)
+            log.warning("Job %s: %s; retrying in %.1f s", claim.task.job_id, message, delay)
+            self._hold(delay)
             outcome = self._until_redis(lambda: self.consumer.requeue(claim, message))
             log.warning("Job %s hit a transient failure (%s): %s", claim.task.job_id, message, outcome)
             self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval, error_status(message)))
@@ -304,6 +314,13 @@ class Worker:
         record = self._record(claim, JobState.FAILED, elapsed, runner.outcome, error=message)
         self._finish(claim, JobState.FAILED, record, status=error_status(message), error=message)
         log.error("Job %s failed: %s", claim.task.job_id, message)
+
+    def _hold(self, seconds: float) -> None:
+        """Wait with the lease kept alive (the job stays ours meanwhile); a stop cuts the wait short."""
+        deadline = self.clock() + seconds
+        while not self._stop.is_set() and self.clock() < deadline:
+            self._stop.wait(min(self.timing.heartbeat, max(0.0, deadline - self.clock())))
+            self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval))
 
     def _record(
         self, claim: Claim, state: JobState, elapsed: float, outcome: JobOutcome, error: str | None = None

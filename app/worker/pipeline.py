@@ -165,9 +165,11 @@ def build_pipeline(
     settings: Settings, vectors: VectorStoreAccess, metadata: MetadataStore, device: str
 ) -> IngestPipeline:
     """The pipeline over the given stores, training on `device`; stale workspaces of dead workers swept."""
+    from app.main import migrate_schema
     from app.pipeline.node2vec import NeuralGraphService
     from app.pipeline.workspace import sweep_stale_workspaces
 
+    migrate_schema(metadata)
     workspace_root = settings.workspace_dir
     workspace_root.mkdir(parents=True, exist_ok=True)
     swept = sweep_stale_workspaces(workspace_root)

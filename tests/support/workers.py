@@ -18,7 +18,7 @@ from app.worker.loop import JobContext, JobOutcome, JobProcessor, RepoPolicy, Wo
 HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
 FAST = WorkerTiming(
     poll_interval=0.05, idle_poll_interval=0.2, active_window=1.0, heartbeat=0.2, reap_interval=0.3,
-    shutdown_grace=5.0, max_backoff=0.5,
+    shutdown_grace=5.0, max_backoff=0.5, retry_base=0.01,
 )  # fmt: skip
 
 

@@ -107,6 +107,26 @@ def test_transient_failures_are_retried_then_dead(backend: RedisBackend, keys: K
     assert json.loads(backend.lrange(keys.dead, 0, 0)[0])["job_id"] == hopeless_id
 
 
+def test_transient_retry_waits_with_backoff_and_keeps_the_lease(backend: RedisBackend, keys: Keys) -> None:
+    queue = job_queue(backend, keys)
+    job_id = submit(queue, "github.com/a/slow-network")
+    starts: list[float] = []
+
+    def flaky(context: JobContext) -> JobOutcome:
+        starts.append(time.monotonic())
+        if len(starts) == 1:
+            raise UploadError("Qdrant did not answer")
+        return JobOutcome()
+
+    timing = WorkerTiming(**{**FAST.__dict__, "retry_base": 0.4})
+    worker(backend, keys, flaky, timing=timing).run(burst=True)
+    assert queue.get(job_id).state is JobState.FINISHED
+    assert starts[1] - starts[0] >= 0.2  # at least half of the first backoff step
+    assert [timing.retry_delay(n) <= timing.retry_cap * 1.5 for n in (1, 5, 50)] == [True] * 3
+    steps = [WorkerTiming(retry_base=2, retry_cap=60).retry_delay(n) for n in (1, 2, 3, 10)]
+    assert 1 <= steps[0] <= 3 and 2 <= steps[1] <= 6 and 4 <= steps[2] <= 12 and 30 <= steps[3] <= 90
+
+
 def test_invalid_repository_in_the_queue_fails_with_the_reason(backend: RedisBackend, keys: Keys) -> None:
     backend.eval("return redis.call('RPUSH', KEYS[1], ARGV[1])", [keys.queue], ["ssh://github.com/a/b"])
     worker(backend, keys, staged_job()).run(burst=True)
