@@ -123,7 +123,9 @@ class Settings(BaseSettings):
         if self.heartbeat_seconds * 3 > self.lease_seconds:
             raise ValueError("HEARTBEAT_SECONDS must be at most a third of LEASE_SECONDS")
         if self.mode is Mode.CLOUD and not self._secret(self.pharos_admin_token):
-            raise ValueError("MODE=CLOUD needs PHAROS_ADMIN_TOKEN (the bearer token that guards POST /ingest)")
+            raise ValueError(
+                "MODE=CLOUD needs PHAROS_ADMIN_TOKEN (the bearer token that guards POST /ingest)"
+            )
         if self.mode in (Mode.CLOUD, Mode.EDGE) and self.redis_backend is RedisBackendKind.MEMORY:
             raise ValueError(
                 f"MODE={self.mode} needs a Redis: set UPSTASH_REDIS_REST_URL and UPSTASH_REDIS_REST_TOKEN, "

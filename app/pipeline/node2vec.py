@@ -55,6 +55,11 @@ class Node2Vec(nn.Module):
         negative_power: negatives are drawn with probability proportional to degree ** negative_power
             (0 gives PyG's uniform draw, 0.75 word2vec's).
         undirected: walk the edges both ways (True) or only from source to target.
+        centre_power: a window counts in the loss with weight degree(centre) ** centre_power. Walks visit
+            a node in proportion to its degree, so at 0 (PyG) hubs centre most windows, and their negatives
+            push them away from the many files they connect; -0.5 evens this out.
+        window_decay: weight a context node at distance k from the centre by (context_size - k) /
+            (context_size - 1), the expected weight of word2vec's shrinking window (False: all weigh 1).
         sparse: give the embedding table sparse gradients (for `torch.optim.SparseAdam`).
     """
 
@@ -71,6 +76,8 @@ class Node2Vec(nn.Module):
         num_negative_samples: int = 1,
         negative_power: float = 0.0,
         undirected: bool = True,
+        centre_power: float = 0.0,
+        window_decay: bool = False,
         sparse: bool = False,
     ) -> None:
         super().__init__()
@@ -79,10 +86,13 @@ class Node2Vec(nn.Module):
         graph = CsrGraph.from_edge_index(edge_index, num_nodes, undirected=undirected)
         self.register_buffer("rowptr", graph.rowptr, persistent=False)
         self.register_buffer("col", graph.col, persistent=False)
-        noise = graph.degree().double().pow(negative_power)
-        noise = noise if noise.sum() > 0 else torch.ones(num_nodes, dtype=torch.double)
+        # a node without edges still fills its own walks, so it counts as degree 1 here
+        degree = graph.degree().clamp_min(1).double()
+        noise = degree.pow(negative_power)
         self.register_buffer("noise_cdf", (noise.cumsum(0) / noise.sum()).float(), persistent=False)
-        self.register_buffer("pair_mask", _window_mask(walk_length, context_size).float(), persistent=False)
+        self.register_buffer("centre_weight", degree.pow(centre_power).float(), persistent=False)
+        window = _window_weights(walk_length, context_size, window_decay)
+        self.register_buffer("window_weight", window, persistent=False)
         self.num_nodes = num_nodes
         self.embedding_dim = embedding_dim
         self.walk_length = walk_length
@@ -131,10 +141,11 @@ class Node2Vec(nn.Module):
         return torch.searchsorted(self.noise_cdf, draw).clamp_max(self.num_nodes - 1)
 
     def loss(self, pos_rw: Tensor, neg_rw: Tensor) -> Tensor:
-        """Mean negative log-likelihood of the positive pairs plus that of the negative pairs, as in PyG."""
-        walks = self.embedding(pos_rw)
-        noise = self.embedding(neg_rw)
-        return _WindowedSkipGramLoss.apply(walks, noise, self.pair_mask)
+        """Mean negative log-likelihood of the positive pairs plus that of the negative pairs, as in PyG
+        (means weighted by `centre_power` and `window_decay`)."""
+        centres = self.window_weight.shape[0]
+        weights = self.centre_weight[pos_rw[:, :centres]].unsqueeze(-1) * self.window_weight
+        return _WindowedSkipGramLoss.apply(self.embedding(pos_rw), self.embedding(neg_rw), weights)
 
     @property
     def walker(self) -> RandomWalker:
@@ -147,45 +158,50 @@ class Node2Vec(nn.Module):
         return f"{self.__class__.__name__}({self.num_nodes}, {self.embedding_dim})"
 
 
-def _window_mask(walk_length: int, context_size: int) -> Tensor:
-    """mask[i, j - 1] is True when walk node j is in the window centred on node i (PyG's windows)."""
+def _window_weights(walk_length: int, context_size: int, decay: bool) -> Tensor:
+    """[C, L]: the weight of the pair (walk node i, walk node j) at [i, j - 1]; 0 outside PyG's windows.
+
+    PyG's windows start at nodes 0 .. C - 1 (C = walk_length + 2 - context_size) and pair their first node,
+    the centre, with the context_size - 1 nodes that follow it.
+    """
     centres = walk_length + 2 - context_size
     i = torch.arange(centres).unsqueeze(1)
     j = torch.arange(1, walk_length + 1).unsqueeze(0)
-    return (j > i) & (j < i + context_size)
+    inside = ((j > i) & (j < i + context_size)).float()
+    return inside * (context_size - (j - i)) / (context_size - 1) if decay else inside
 
 
 class _WindowedSkipGramLoss(torch.autograd.Function):
     """Skip-gram loss of whole walks, with a hand-written backward that needs no scatter into slices.
 
-    walks: [B, L + 1, D] walk embeddings; noise: [B, K * L, D] negative embeddings; mask: [C, L] with
-    C = L + 2 - context_size centres. Centre i pairs with walk node j and with noise node j of each round.
+    walks: [B, L + 1, D] walk embeddings; noise: [B, K * L, D] embeddings of K rounds of negatives;
+    weights: [B, C, L] pair weights, C centres. Centre i pairs with walk node j and with noise node j of each
+    round, both with weight weights[:, i, j - 1]; each of the two terms is a weighted mean over its pairs.
     """
 
     @staticmethod
-    def forward(ctx, walks: Tensor, noise: Tensor, mask: Tensor) -> Tensor:  # type: ignore[override]
-        centres_count, length = mask.shape
+    def forward(ctx, walks: Tensor, noise: Tensor, weights: Tensor) -> Tensor:  # type: ignore[override]
+        centres_count, length = weights.shape[1:]
         rounds = noise.shape[1] // length
         centres, context = walks[:, :centres_count], walks[:, 1:]
         pos = torch.bmm(centres, context.transpose(1, 2))
         neg = torch.bmm(centres, noise.transpose(1, 2))
-        neg_mask = mask.repeat(1, rounds)
-        pos_pairs = mask.sum() * walks.shape[0]
-        neg_pairs = pos_pairs * rounds
-        loss = (F.softplus(-pos) * mask).sum() / pos_pairs + (F.softplus(neg) * neg_mask).sum() / neg_pairs
-        ctx.save_for_backward(walks, noise, pos, neg, mask, neg_mask)
-        ctx.pair_counts = (pos_pairs, neg_pairs)
+        neg_weights = weights.repeat(1, 1, rounds)
+        total = weights.sum()
+        loss = ((F.softplus(-pos) * weights).sum() + (F.softplus(neg) * neg_weights).sum() / rounds) / total
+        ctx.save_for_backward(walks, noise, pos, neg, weights, neg_weights)
+        ctx.scales = (total, total * rounds)
         return loss
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
-        walks, noise, pos, neg, mask, neg_mask = ctx.saved_tensors
-        pos_pairs, neg_pairs = ctx.pair_counts
-        centres_count = mask.shape[0]
+        walks, noise, pos, neg, weights, neg_weights = ctx.saved_tensors
+        pos_scale, neg_scale = ctx.scales
+        centres_count = weights.shape[1]
         centres, context = walks[:, :centres_count], walks[:, 1:]
         # d softplus(-s) / ds = -sigmoid(-s); d softplus(s) / ds = sigmoid(s)
-        grad_pos = torch.sigmoid(-pos).mul_(mask).mul_(-grad_output / pos_pairs)
-        grad_neg = torch.sigmoid(neg).mul_(neg_mask).mul_(grad_output / neg_pairs)
+        grad_pos = torch.sigmoid(-pos).mul_(weights).mul_(-grad_output / pos_scale)
+        grad_neg = torch.sigmoid(neg).mul_(neg_weights).mul_(grad_output / neg_scale)
         grad_walks = torch.zeros_like(walks)
         grad_walks[:, :centres_count] = torch.bmm(grad_pos, context).add_(torch.bmm(grad_neg, noise))
         grad_walks[:, 1:] += torch.bmm(grad_pos.transpose(1, 2), centres)
@@ -208,6 +224,8 @@ class Node2VecConfig:
     num_negative_samples: int = 1
     negative_power: float = 0.0
     undirected: bool = True
+    centre_power: float = 0.0
+    window_decay: bool = False
     batch_size: int | None = None  # start nodes per batch; None picks one for the device
 
     def with_overrides(self, **overrides: object) -> Node2VecConfig:
@@ -370,6 +388,8 @@ def build_model(edges: Tensor, num_nodes: int, config: Node2VecConfig) -> Node2V
         num_negative_samples=config.num_negative_samples,
         negative_power=config.negative_power,
         undirected=config.undirected,
+        centre_power=config.centre_power,
+        window_decay=config.window_decay,
     )
 
 
