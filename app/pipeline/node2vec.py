@@ -2,8 +2,9 @@
 
 `Node2Vec` keeps the semantics of PyTorch Geometric's model (one embedding table, positive windows taken
 from random walks, negatives drawn from a noise distribution, `loader()` / `loss()` / `forward()`), in a
-formulation that is fast on a CPU as well as on a GPU: each batch gathers every walk's embeddings once and
-scores all its windows at once with two batched matrix products, where PyG gathers every window apart.
+formulation that is fast on a CPU as well as on a GPU: each batch gathers the embeddings of its walks and
+negatives once and scores every window of every walk with one batched matrix product (two more for the
+gradient), where PyG gathers every window apart.
 
 `NeuralGraphService` is what the worker calls: it picks the device, trains, reports progress per epoch,
 retries a CUDA out-of-memory with half the batch and then on the CPU, frees GPU memory after every job,
@@ -58,9 +59,9 @@ class Node2Vec(nn.Module):
         centre_power: a window counts in the loss with weight degree(centre) ** centre_power. Walks visit
             a node in proportion to its degree, so at 0 (PyG) hubs centre most windows, and their negatives
             push them away from the many files they connect; -0.5 evens this out.
-        window_decay: weight a context node at distance k from the centre by (context_size - k) /
-            (context_size - 1), the expected weight of word2vec's shrinking window (False: all weigh 1).
-        sparse: give the embedding table sparse gradients (for `torch.optim.SparseAdam`).
+
+    The embedding table gets a dense gradient (train it with `torch.optim.Adam`): scattering rows into a
+    dense buffer is the fast path on both devices, and the table is small next to the batches.
     """
 
     def __init__(
@@ -77,8 +78,6 @@ class Node2Vec(nn.Module):
         negative_power: float = 0.0,
         undirected: bool = True,
         centre_power: float = 0.0,
-        window_decay: bool = False,
-        sparse: bool = False,
     ) -> None:
         super().__init__()
         if not 2 <= context_size <= walk_length + 1:
@@ -91,8 +90,7 @@ class Node2Vec(nn.Module):
         noise = degree.pow(negative_power)
         self.register_buffer("noise_cdf", (noise.cumsum(0) / noise.sum()).float(), persistent=False)
         self.register_buffer("centre_weight", degree.pow(centre_power).float(), persistent=False)
-        window = _window_weights(walk_length, context_size, window_decay)
-        self.register_buffer("window_weight", window, persistent=False)
+        self.register_buffer("window_weight", _window_mask(walk_length, context_size), persistent=False)
         self.num_nodes = num_nodes
         self.embedding_dim = embedding_dim
         self.walk_length = walk_length
@@ -101,7 +99,8 @@ class Node2Vec(nn.Module):
         self.p = p
         self.q = q
         self.num_negative_samples = num_negative_samples
-        self.embedding = nn.Embedding(num_nodes, embedding_dim, sparse=sparse)
+        self.uniform_noise = negative_power == 0
+        self.embedding = nn.Embedding(num_nodes, embedding_dim)
         self._walker: RandomWalker | None = None
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
@@ -133,19 +132,29 @@ class Node2Vec(nn.Module):
     def neg_sample(self, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Noise nodes for the walks of `batch`: [walks, num_negative_samples * walk_length].
 
-        Row r holds, for each negative round, one noise node per walk position 1..L; position j stands in
-        for walk node j as the context of every centre whose window reaches j.
+        Each row holds `num_negative_samples` rounds of L noise nodes; noise node j of a round stands in for
+        walk node j in every window that reaches j, which gives each positive pair its own negatives.
         """
         shape = (batch.numel() * self.walks_per_node, self.num_negative_samples * self.walk_length)
-        draw = torch.rand(shape, generator=generator, device=self.noise_cdf.device)
+        device = self.noise_cdf.device
+        if self.uniform_noise:
+            return torch.randint(self.num_nodes, shape, generator=generator, device=device)
+        draw = torch.rand(shape, generator=generator, device=device)
         return torch.searchsorted(self.noise_cdf, draw).clamp_max(self.num_nodes - 1)
 
     def loss(self, pos_rw: Tensor, neg_rw: Tensor) -> Tensor:
         """Mean negative log-likelihood of the positive pairs plus that of the negative pairs, as in PyG
-        (means weighted by `centre_power` and `window_decay`)."""
-        centres = self.window_weight.shape[0]
-        weights = self.centre_weight[pos_rw[:, :centres]].unsqueeze(-1) * self.window_weight
-        return _WindowedSkipGramLoss.apply(self.embedding(pos_rw), self.embedding(neg_rw), weights)
+        (means weighted by `centre_power`)."""
+        centres_count = self.window_weight.shape[0]
+        pair_weights = self.centre_weight[pos_rw[:, :centres_count]].unsqueeze(-1) * self.window_weight
+        total = pair_weights.sum()
+        rounds = self.num_negative_samples
+        weights = torch.cat([pair_weights / total, (pair_weights / (total * rounds)).repeat(1, 1, rounds)], 2)
+        signs = torch.ones(weights.shape[2], device=weights.device)
+        signs[self.walk_length :] = -1.0
+        # one gather for everything: centres first, then contexts, then negatives
+        nodes = torch.cat([pos_rw[:, :centres_count], pos_rw[:, 1:], neg_rw], dim=1)
+        return _WindowedSkipGramLoss.apply(self.embedding.weight, nodes, weights, signs)
 
     @property
     def walker(self) -> RandomWalker:
@@ -158,8 +167,8 @@ class Node2Vec(nn.Module):
         return f"{self.__class__.__name__}({self.num_nodes}, {self.embedding_dim})"
 
 
-def _window_weights(walk_length: int, context_size: int, decay: bool) -> Tensor:
-    """[C, L]: the weight of the pair (walk node i, walk node j) at [i, j - 1]; 0 outside PyG's windows.
+def _window_mask(walk_length: int, context_size: int) -> Tensor:
+    """[C, L]: 1.0 at [i, j - 1] when walk node j is in the window centred on walk node i, else 0.
 
     PyG's windows start at nodes 0 .. C - 1 (C = walk_length + 2 - context_size) and pair their first node,
     the centre, with the context_size - 1 nodes that follow it.
@@ -167,46 +176,42 @@ def _window_weights(walk_length: int, context_size: int, decay: bool) -> Tensor:
     centres = walk_length + 2 - context_size
     i = torch.arange(centres).unsqueeze(1)
     j = torch.arange(1, walk_length + 1).unsqueeze(0)
-    inside = ((j > i) & (j < i + context_size)).float()
-    return inside * (context_size - (j - i)) / (context_size - 1) if decay else inside
+    return ((j > i) & (j < i + context_size)).float()
 
 
 class _WindowedSkipGramLoss(torch.autograd.Function):
-    """Skip-gram loss of whole walks, with a hand-written backward that needs no scatter into slices.
+    """Skip-gram loss of whole walks with a hand-written backward: three batched products per batch.
 
-    walks: [B, L + 1, D] walk embeddings; noise: [B, K * L, D] embeddings of K rounds of negatives;
-    weights: [B, C, L] pair weights, C centres. Centre i pairs with walk node j and with noise node j of each
-    round, both with weight weights[:, i, j - 1]; each of the two terms is a weighted mean over its pairs.
+    table: [N, D] embedding table; nodes: [B, C + T], per walk its C window centres followed by T targets:
+    the contexts (the walk's nodes 1..L), then the negatives; weights: [B, C, T] pair weights, each of the
+    two terms already divided by its total so that the loss is the sum of two weighted means; signs: [T],
+    +1 for context columns and -1 for negative columns. The rows are gathered here and the gradient is
+    scattered back with `index_add_`, which on a CPU is several times faster than embedding's backward.
     """
 
     @staticmethod
-    def forward(ctx, walks: Tensor, noise: Tensor, weights: Tensor) -> Tensor:  # type: ignore[override]
-        centres_count, length = weights.shape[1:]
-        rounds = noise.shape[1] // length
-        centres, context = walks[:, :centres_count], walks[:, 1:]
-        pos = torch.bmm(centres, context.transpose(1, 2))
-        neg = torch.bmm(centres, noise.transpose(1, 2))
-        neg_weights = weights.repeat(1, 1, rounds)
-        total = weights.sum()
-        loss = ((F.softplus(-pos) * weights).sum() + (F.softplus(neg) * neg_weights).sum() / rounds) / total
-        ctx.save_for_backward(walks, noise, pos, neg, weights, neg_weights)
-        ctx.scales = (total, total * rounds)
-        return loss
+    def forward(ctx, table: Tensor, nodes: Tensor, weights: Tensor, signs: Tensor) -> Tensor:  # type: ignore[override]
+        centres_count = weights.shape[1]
+        embedded = table.index_select(0, nodes.reshape(-1)).view(*nodes.shape, table.shape[1])
+        centres, targets = embedded[:, :centres_count], embedded[:, centres_count:]
+        signed = torch.bmm(centres, targets.transpose(1, 2)).mul_(signs)
+        ctx.save_for_backward(embedded, nodes, signed, weights, signs)
+        ctx.table_shape = table.shape
+        return (F.softplus(-signed) * weights).sum()
 
     @staticmethod
-    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, Tensor, None]:  # type: ignore[override]
-        walks, noise, pos, neg, weights, neg_weights = ctx.saved_tensors
-        pos_scale, neg_scale = ctx.scales
-        centres_count = weights.shape[1]
-        centres, context = walks[:, :centres_count], walks[:, 1:]
-        # d softplus(-s) / ds = -sigmoid(-s); d softplus(s) / ds = sigmoid(s)
-        grad_pos = torch.sigmoid(-pos).mul_(weights).mul_(-grad_output / pos_scale)
-        grad_neg = torch.sigmoid(neg).mul_(neg_weights).mul_(grad_output / neg_scale)
-        grad_walks = torch.zeros_like(walks)
-        grad_walks[:, :centres_count] = torch.bmm(grad_pos, context).add_(torch.bmm(grad_neg, noise))
-        grad_walks[:, 1:] += torch.bmm(grad_pos.transpose(1, 2), centres)
-        grad_noise = torch.bmm(grad_neg.transpose(1, 2), centres)
-        return grad_walks, grad_noise, None
+    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
+        embedded, nodes, signed, weights, signs = ctx.saved_tensors
+        centres_count, dim = weights.shape[1], embedded.shape[2]
+        centres, targets = embedded[:, :centres_count], embedded[:, centres_count:]
+        # d softplus(-sign * s) / ds = -sign * sigmoid(-sign * s)
+        grad_scores = torch.sigmoid(-signed).mul_(weights).mul_(signs * -grad_output)
+        grad_centres = torch.bmm(grad_scores, targets).view(-1, dim)
+        grad_targets = torch.bmm(grad_scores.transpose(1, 2), centres).view(-1, dim)
+        grad_table = torch.zeros(ctx.table_shape, dtype=embedded.dtype, device=embedded.device)
+        grad_table.index_add_(0, nodes[:, :centres_count].reshape(-1), grad_centres)
+        grad_table.index_add_(0, nodes[:, centres_count:].reshape(-1), grad_targets)
+        return grad_table, None, None, None
 
 
 @dataclass(frozen=True)
@@ -224,8 +229,7 @@ class Node2VecConfig:
     num_negative_samples: int = 1
     negative_power: float = 0.0
     undirected: bool = True
-    centre_power: float = 0.0
-    window_decay: bool = False
+    centre_power: float = -0.5
     batch_size: int | None = None  # start nodes per batch; None picks one for the device
 
     def with_overrides(self, **overrides: object) -> Node2VecConfig:
@@ -389,7 +393,6 @@ def build_model(edges: Tensor, num_nodes: int, config: Node2VecConfig) -> Node2V
         negative_power=config.negative_power,
         undirected=config.undirected,
         centre_power=config.centre_power,
-        window_decay=config.window_decay,
     )
 
 
