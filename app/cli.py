@@ -60,7 +60,7 @@ def run_embed(args: argparse.Namespace) -> int:
         files, edges = read_graph_json(args.graph)
         service = NeuralGraphService(device=args.device)
         vectors = service.train_embeddings(edges, len(files), progress=report, seed=args.seed)
-    except (OSError, ValueError, KeyError, TrainingError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, TrainingError) as exc:
         print(f"embed: {exc}", file=sys.stderr)
         return 1
     np.save(args.out, vectors.numpy())
