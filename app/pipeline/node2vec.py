@@ -152,8 +152,7 @@ class Node2Vec(nn.Module):
         weights = torch.cat([pair_weights / total, (pair_weights / (total * rounds)).repeat(1, 1, rounds)], 2)
         signs = torch.ones(weights.shape[2], device=weights.device)
         signs[self.walk_length :] = -1.0
-        # one gather for everything: centres first, then contexts, then negatives
-        nodes = torch.cat([pos_rw[:, :centres_count], pos_rw[:, 1:], neg_rw], dim=1)
+        nodes = torch.cat([pos_rw, neg_rw], dim=1)
         return _WindowedSkipGramLoss.apply(self.embedding.weight, nodes, weights, signs)
 
     @property
@@ -182,10 +181,11 @@ def _window_mask(walk_length: int, context_size: int) -> Tensor:
 class _WindowedSkipGramLoss(torch.autograd.Function):
     """Skip-gram loss of whole walks with a hand-written backward: three batched products per batch.
 
-    table: [N, D] embedding table; nodes: [B, C + T], per walk its C window centres followed by T targets:
-    the contexts (the walk's nodes 1..L), then the negatives; weights: [B, C, T] pair weights, each of the
-    two terms already divided by its total so that the loss is the sum of two weighted means; signs: [T],
-    +1 for context columns and -1 for negative columns. The rows are gathered here and the gradient is
+    table: [N, D] embedding table; nodes: [B, 1 + T], per walk its nodes 0..L followed by its negatives;
+    the first C nodes are the window centres, and the T nodes after node 0 the targets (contexts, then
+    negatives). weights: [B, C, T] pair weights, each of the two terms already divided by its total so
+    that the loss is the sum of two weighted means; signs: [T], +1 for context columns and -1 for negative
+    columns. Rows are gathered once per batch (centres and contexts share them) and the gradient is
     scattered back with `index_add_`, which on a CPU is several times faster than embedding's backward.
     """
 
@@ -193,7 +193,7 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
     def forward(ctx, table: Tensor, nodes: Tensor, weights: Tensor, signs: Tensor) -> Tensor:  # type: ignore[override]
         centres_count = weights.shape[1]
         embedded = table.index_select(0, nodes.reshape(-1)).view(*nodes.shape, table.shape[1])
-        centres, targets = embedded[:, :centres_count], embedded[:, centres_count:]
+        centres, targets = embedded[:, :centres_count], embedded[:, 1:]
         signed = torch.bmm(centres, targets.transpose(1, 2)).mul_(signs)
         ctx.save_for_backward(embedded, nodes, signed, weights, signs)
         ctx.table_shape = table.shape
@@ -203,14 +203,14 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
     def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
         embedded, nodes, signed, weights, signs = ctx.saved_tensors
         centres_count, dim = weights.shape[1], embedded.shape[2]
-        centres, targets = embedded[:, :centres_count], embedded[:, centres_count:]
+        centres, targets = embedded[:, :centres_count], embedded[:, 1:]
         # d softplus(-sign * s) / ds = -sign * sigmoid(-sign * s)
         grad_scores = torch.sigmoid(-signed).mul_(weights).mul_(signs * -grad_output)
         grad_centres = torch.bmm(grad_scores, targets).view(-1, dim)
         grad_targets = torch.bmm(grad_scores.transpose(1, 2), centres).view(-1, dim)
         grad_table = torch.zeros(ctx.table_shape, dtype=embedded.dtype, device=embedded.device)
         grad_table.index_add_(0, nodes[:, :centres_count].reshape(-1), grad_centres)
-        grad_table.index_add_(0, nodes[:, centres_count:].reshape(-1), grad_targets)
+        grad_table.index_add_(0, nodes[:, 1:].reshape(-1), grad_targets)
         return grad_table, None, None, None
 
 
