@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import subprocess
 import sys
 import tempfile
@@ -202,12 +203,17 @@ def main() -> None:
     args = parser.parse_args()
     args.overrides = parse_overrides(args.overrides)
     logging.basicConfig(level=logging.WARNING)
-    print(
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads; overrides {args.overrides or 'none'}"
-    )
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads on {os.cpu_count()} cores")
+    print(f"ours: {Node2VecConfig().with_overrides(**args.overrides)}")
+    print(f"load average before: {load()}")
     for name, num_nodes, edges in load_graphs(args):
         results = evaluate(name, num_nodes, edges, args)
         report(name, num_nodes, edges, results)
+    print(f"load average after: {load()}")
+
+
+def load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 if __name__ == "__main__":
