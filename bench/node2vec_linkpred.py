@@ -9,7 +9,9 @@ Embedding methods score a pair by cosine similarity (what the vector search uses
 the training graph (networkx). PecanPy (SparseOTF walks + gensim skip-gram Word2Vec) gets the same
 dimensions, walks per node, walk length, window and epochs as ours, all cores, and runs in its own
 environment (see bench/requirements-pecanpy.txt); its numba compile time is reported apart.
-Times are wall-clock seconds of the whole training on this machine's CPU.
+Times are wall-clock seconds of the whole training on this machine's CPU, median over the splits (other
+processes share the machine; the load average is printed before and after). One-time start-up costs are
+left out on both sides: torch's by a tiny warm-up run, numba's compile by PecanPy's warm-up.
 """
 
 from __future__ import annotations
@@ -93,6 +95,11 @@ def cosine(vectors: np.ndarray, pairs: np.ndarray) -> np.ndarray:
 def split_auc(split: Split, score: np.ndarray) -> float:
     count = len(split.positives)
     return auc(score[:count], score[count:])
+
+
+def warm_up_ours() -> None:
+    """Pay torch's one-time start-up (kernel libraries, allocator) before timing, as PecanPy's JIT is."""
+    NeuralGraphService(device="cpu").train_embeddings(np.array([[0, 1], [1, 2]]), 3, epochs=1)
 
 
 def run_ours(split: Split, num_nodes: int, seed: int, overrides: dict) -> tuple[np.ndarray, float]:
@@ -182,13 +189,13 @@ def report(name: str, num_nodes: int, edges: np.ndarray, results: dict[str, Scor
             continue
         spread = f"min {min(scores.auc):.4f}, max {max(scores.auc):.4f}"
         line = f"  {method:<12} AUC {np.mean(scores.auc):.4f} ({spread})"
-        line += f"  time {np.mean(scores.seconds):.3f} s"
+        line += f"  time median {np.median(scores.seconds):.3f} s (min {min(scores.seconds):.3f})"
         if scores.jit_seconds:
             line += f" (+ {np.mean(scores.jit_seconds):.1f} s numba compile, not counted)"
         print(line)
     if results["pecanpy"].seconds:
-        ratio = np.mean(results["ours"].seconds) / np.mean(results["pecanpy"].seconds)
-        print(f"  ours / pecanpy time: {ratio:.3f}")
+        ratio = np.median(results["ours"].seconds) / np.median(results["pecanpy"].seconds)
+        print(f"  ours / pecanpy time (medians): {ratio:.3f}")
 
 
 def main() -> None:
@@ -206,6 +213,7 @@ def main() -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads on {os.cpu_count()} cores")
     print(f"ours: {Node2VecConfig().with_overrides(**args.overrides)}")
     print(f"load average before: {load()}")
+    warm_up_ours()
     for name, num_nodes, edges in load_graphs(args):
         results = evaluate(name, num_nodes, edges, args)
         report(name, num_nodes, edges, results)

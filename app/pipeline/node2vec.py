@@ -216,7 +216,12 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
 
 @dataclass(frozen=True)
 class Node2VecConfig:
-    """Hyper-parameters of one training run; the defaults are the design's."""
+    """Hyper-parameters of one training run.
+
+    The defaults are the design's (64 dimensions, walks of 20 steps, windows of 10, 10 walks per node,
+    10 epochs, learning rate 0.01) plus `centre_power` = -0.5, chosen by link prediction on real dependency
+    graphs (bench/node2vec_linkpred.py).
+    """
 
     embedding_dim: int = 64
     walk_length: int = 20
@@ -401,15 +406,15 @@ def train_epoch(
 ) -> float:
     """One pass over all start nodes; returns the mean batch loss."""
     model.train()
-    total, batches = 0.0, 0
+    total, batches = torch.zeros((), device=model.rowptr.device), 0
     for pos_rw, neg_rw in model.loader(batch_size, shuffle=True, generator=generator):
         optimizer.zero_grad(set_to_none=True)
         loss = model.loss(pos_rw, neg_rw)
         loss.backward()
         optimizer.step()
-        total += loss.item()
+        total += loss.detach()  # summed on the device: no GPU synchronisation per batch
         batches += 1
-    return total / max(batches, 1)
+    return total.item() / max(batches, 1)
 
 
 def release_device_memory(device: torch.device) -> None:
