@@ -16,10 +16,13 @@ class Hardware:
 
 
 def detect_hardware(preferred: str | None = None) -> Hardware:
-    """CUDA if available (or asked for and available), else CPU. Importing torch happens here, not earlier."""
+    """CUDA when available (unless the CPU is asked for), else the CPU. torch is imported here, not earlier."""
     import torch
 
-    if preferred != "cpu" and torch.cuda.is_available():
-        return Hardware("cuda", torch.cuda.get_device_name(0))
+    from app.pipeline.node2vec import resolve_device
+
+    device = resolve_device(preferred)
+    if device.type == "cuda":
+        return Hardware("cuda", torch.cuda.get_device_name(device))
     cpu = platform.processor() or platform.machine() or "CPU"
     return Hardware("cpu", f"CPU {cpu}, {torch.get_num_threads()} threads")

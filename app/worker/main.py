@@ -71,11 +71,12 @@ def build_worker(
 
 def free_memory(hardware: Hardware) -> None:
     """Give back what a job held: Python objects, and cached GPU memory."""
-    gc.collect()
-    if hardware.device == "cuda":
-        import torch
+    import torch
 
-        torch.cuda.empty_cache()
+    from app.pipeline.node2vec import release_device_memory
+
+    gc.collect()
+    release_device_memory(torch.device(hardware.device))
 
 
 def run_worker(

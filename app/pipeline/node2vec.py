@@ -1,0 +1,429 @@
+"""Node2Vec structural embeddings: skip-gram with negative sampling over p/q random walks.
+
+`Node2Vec` keeps the semantics of PyTorch Geometric's model (one embedding table, positive windows taken
+from random walks, negatives drawn from a noise distribution, `loader()` / `loss()` / `forward()`), in a
+formulation that is fast on a CPU as well as on a GPU: each batch gathers the embeddings of its walks and
+negatives once and scores every window of every walk with one batched matrix product (two more for the
+gradient), where PyG gathers every window apart.
+
+`NeuralGraphService` is what the worker calls: it picks the device, trains, reports progress per epoch,
+retries a CUDA out-of-memory with half the batch and then on the CPU, frees GPU memory after every job,
+and returns a CPU float32 tensor with one row per node.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields, replace
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from app.errors import TrainingError
+from app.pipeline.walker import CsrGraph, RandomWalker
+
+logger = logging.getLogger(__name__)
+
+# Start nodes per batch (each gives `walks_per_node` walks): the CPU is fastest around 2-3k walks per
+# batch; a GPU wants far larger batches to keep busy.
+CPU_BATCH_SIZE = 256
+CUDA_BATCH_SIZE = 4096
+# Below this many start nodes per batch a GPU is no faster than the CPU: fall back instead.
+MIN_CUDA_BATCH_SIZE = 64
+# Small graphs get at least this many optimiser steps per epoch, or one batch per epoch barely moves them.
+MIN_STEPS_PER_EPOCH = 8
+
+
+class Node2Vec(nn.Module):
+    r"""The Node2Vec model: node embeddings learnt by skip-gram with negative sampling on biased walks.
+
+    Args:
+        edge_index: edges as a [2, E] integer tensor.
+        num_nodes: number of nodes; nodes without edges get embeddings too.
+        embedding_dim: size of each embedding vector.
+        walk_length: steps per walk (a walk holds `walk_length + 1` nodes).
+        context_size: window size in nodes, centre included; a walk node is paired with the
+            `context_size - 1` nodes that follow it, as in PyG.
+        walks_per_node: walks started from every node per epoch.
+        p: return parameter of the walk.
+        q: in-out parameter of the walk.
+        num_negative_samples: negative pairs per positive pair.
+        negative_power: negatives are drawn with probability proportional to degree ** negative_power
+            (0 gives PyG's uniform draw, 0.75 word2vec's).
+        undirected: walk the edges both ways (True) or only from source to target.
+        centre_power: a window counts in the loss with weight degree(centre) ** centre_power. Walks visit
+            a node in proportion to its degree, so at 0 (PyG) hubs centre most windows, and their negatives
+            push them away from the many files they connect; -0.5 evens this out.
+
+    The embedding table gets a dense gradient (train it with `torch.optim.Adam`): scattering rows into a
+    dense buffer is the fast path on both devices, and the table is small next to the batches.
+    """
+
+    def __init__(
+        self,
+        edge_index: Tensor,
+        num_nodes: int,
+        embedding_dim: int = 64,
+        walk_length: int = 20,
+        context_size: int = 10,
+        walks_per_node: int = 1,
+        p: float = 1.0,
+        q: float = 1.0,
+        num_negative_samples: int = 1,
+        negative_power: float = 0.0,
+        undirected: bool = True,
+        centre_power: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if not 2 <= context_size <= walk_length + 1:
+            raise ValueError(f"context_size must be between 2 and walk_length + 1 (got {context_size})")
+        graph = CsrGraph.from_edge_index(edge_index, num_nodes, undirected=undirected)
+        self.register_buffer("rowptr", graph.rowptr, persistent=False)
+        self.register_buffer("col", graph.col, persistent=False)
+        # a node without edges still fills its own walks, so it counts as degree 1 here
+        degree = graph.degree().clamp_min(1).double()
+        noise = degree.pow(negative_power)
+        self.register_buffer("noise_cdf", (noise.cumsum(0) / noise.sum()).float(), persistent=False)
+        self.register_buffer("centre_weight", degree.pow(centre_power).float(), persistent=False)
+        self.register_buffer("window_weight", _window_mask(walk_length, context_size), persistent=False)
+        self.num_nodes = num_nodes
+        self.embedding_dim = embedding_dim
+        self.walk_length = walk_length
+        self.context_size = context_size
+        self.walks_per_node = walks_per_node
+        self.p = p
+        self.q = q
+        self.num_negative_samples = num_negative_samples
+        self.uniform_noise = negative_power == 0
+        self.embedding = nn.Embedding(num_nodes, embedding_dim)
+        self._walker: RandomWalker | None = None
+
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Small random vectors: unit-variance ones (nn.Embedding's default) start with huge scores."""
+        with torch.no_grad():
+            self.embedding.weight.normal_(0.0, 1.0 / self.embedding_dim, generator=generator)
+
+    def forward(self, batch: Tensor | None = None) -> Tensor:
+        """The embeddings of the nodes in `batch`, or of all nodes."""
+        weight = self.embedding.weight
+        return weight if batch is None else weight[batch]
+
+    def loader(
+        self, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """One epoch of `(pos_rw, neg_rw)` batches; each batch covers `batch_size` start nodes."""
+        device = self.rowptr.device
+        if shuffle:
+            order = torch.randperm(self.num_nodes, generator=generator, device=device)
+        else:
+            order = torch.arange(self.num_nodes, device=device)
+        for batch in order.split(max(batch_size, 1)):
+            yield self.pos_sample(batch, generator), self.neg_sample(batch, generator)
+
+    def pos_sample(self, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Random walks, `walks_per_node` from each node of `batch`: [len(batch) * walks_per_node, L + 1]."""
+        return self.walker.walk(batch.repeat(self.walks_per_node), self.walk_length, generator)
+
+    def neg_sample(self, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """Noise nodes for the walks of `batch`: [walks, num_negative_samples * walk_length].
+
+        Each row holds `num_negative_samples` rounds of L noise nodes; noise node j of a round stands in for
+        walk node j in every window that reaches j, which gives each positive pair its own negatives.
+        """
+        shape = (batch.numel() * self.walks_per_node, self.num_negative_samples * self.walk_length)
+        device = self.noise_cdf.device
+        if self.uniform_noise:
+            return torch.randint(self.num_nodes, shape, generator=generator, device=device)
+        draw = torch.rand(shape, generator=generator, device=device)
+        return torch.searchsorted(self.noise_cdf, draw).clamp_max(self.num_nodes - 1)
+
+    def loss(self, pos_rw: Tensor, neg_rw: Tensor) -> Tensor:
+        """Mean negative log-likelihood of the positive pairs plus that of the negative pairs, as in PyG
+        (means weighted by `centre_power`)."""
+        centres_count = self.window_weight.shape[0]
+        pair_weights = self.centre_weight[pos_rw[:, :centres_count]].unsqueeze(-1) * self.window_weight
+        total = pair_weights.sum()
+        rounds = self.num_negative_samples
+        weights = torch.cat([pair_weights / total, (pair_weights / (total * rounds)).repeat(1, 1, rounds)], 2)
+        signs = torch.ones(weights.shape[2], device=weights.device)
+        signs[self.walk_length :] = -1.0
+        nodes = torch.cat([pos_rw, neg_rw], dim=1)
+        return _WindowedSkipGramLoss.apply(self.embedding.weight, nodes, weights, signs)
+
+    @property
+    def walker(self) -> RandomWalker:
+        if self._walker is None or self._walker.graph.device != self.rowptr.device:
+            graph = CsrGraph(rowptr=self.rowptr, col=self.col, num_nodes=self.num_nodes)
+            self._walker = RandomWalker(graph, p=self.p, q=self.q)
+        return self._walker
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.num_nodes}, {self.embedding_dim})"
+
+
+def _window_mask(walk_length: int, context_size: int) -> Tensor:
+    """[C, L]: 1.0 at [i, j - 1] when walk node j is in the window centred on walk node i, else 0.
+
+    PyG's windows start at nodes 0 .. C - 1 (C = walk_length + 2 - context_size) and pair their first node,
+    the centre, with the context_size - 1 nodes that follow it.
+    """
+    centres = walk_length + 2 - context_size
+    i = torch.arange(centres).unsqueeze(1)
+    j = torch.arange(1, walk_length + 1).unsqueeze(0)
+    return ((j > i) & (j < i + context_size)).float()
+
+
+class _WindowedSkipGramLoss(torch.autograd.Function):
+    """Skip-gram loss of whole walks with a hand-written backward: three batched products per batch.
+
+    table: [N, D] embedding table; nodes: [B, 1 + T], per walk its nodes 0..L followed by its negatives;
+    the first C nodes are the window centres, and the T nodes after node 0 the targets (contexts, then
+    negatives). weights: [B, C, T] pair weights, each of the two terms already divided by its total so
+    that the loss is the sum of two weighted means; signs: [T], +1 for context columns and -1 for negative
+    columns. Rows are gathered once per batch (centres and contexts share them) and the gradient is
+    scattered back with `index_add_`, which on a CPU is several times faster than embedding's backward.
+    """
+
+    @staticmethod
+    def forward(ctx, table: Tensor, nodes: Tensor, weights: Tensor, signs: Tensor) -> Tensor:  # type: ignore[override]
+        centres_count = weights.shape[1]
+        embedded = table.index_select(0, nodes.reshape(-1)).view(*nodes.shape, table.shape[1])
+        centres, targets = embedded[:, :centres_count], embedded[:, 1:]
+        signed = torch.bmm(centres, targets.transpose(1, 2)).mul_(signs)
+        ctx.save_for_backward(embedded, nodes, signed, weights, signs)
+        ctx.table_shape = table.shape
+        return (F.softplus(-signed) * weights).sum()
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
+        embedded, nodes, signed, weights, signs = ctx.saved_tensors
+        centres_count, dim = weights.shape[1], embedded.shape[2]
+        centres, targets = embedded[:, :centres_count], embedded[:, 1:]
+        # d softplus(-sign * s) / ds = -sign * sigmoid(-sign * s)
+        grad_scores = torch.sigmoid(-signed).mul_(weights).mul_(signs * -grad_output)
+        grad_centres = torch.bmm(grad_scores, targets).view(-1, dim)
+        grad_targets = torch.bmm(grad_scores.transpose(1, 2), centres).view(-1, dim)
+        grad_table = torch.zeros(ctx.table_shape, dtype=embedded.dtype, device=embedded.device)
+        grad_table.index_add_(0, nodes[:, :centres_count].reshape(-1), grad_centres)
+        grad_table.index_add_(0, nodes[:, 1:].reshape(-1), grad_targets)
+        return grad_table, None, None, None
+
+
+@dataclass(frozen=True)
+class Node2VecConfig:
+    """Hyper-parameters of one training run.
+
+    The defaults are the design's (64 dimensions, walks of 20 steps, windows of 10, 10 walks per node,
+    10 epochs, learning rate 0.01) plus `centre_power` = -0.5, chosen by link prediction on real dependency
+    graphs (bench/node2vec_linkpred.py).
+    """
+
+    embedding_dim: int = 64
+    walk_length: int = 20
+    context_size: int = 10
+    walks_per_node: int = 10
+    epochs: int = 10
+    lr: float = 0.01
+    p: float = 1.0
+    q: float = 1.0
+    num_negative_samples: int = 1
+    negative_power: float = 0.0
+    undirected: bool = True
+    centre_power: float = -0.5
+    batch_size: int | None = None  # start nodes per batch; None picks one for the device
+
+    def with_overrides(self, **overrides: object) -> Node2VecConfig:
+        known = {field.name for field in fields(self)}
+        unknown = sorted(set(overrides) - known)
+        if unknown:
+            raise TypeError(f"unknown Node2Vec hyper-parameters: {', '.join(unknown)}")
+        return replace(self, **overrides)
+
+    def batch_size_for(self, device: torch.device, num_nodes: int) -> int:
+        if self.batch_size is not None:
+            return self.batch_size
+        preferred = CUDA_BATCH_SIZE if device.type == "cuda" else CPU_BATCH_SIZE
+        return max(1, min(preferred, math.ceil(num_nodes / MIN_STEPS_PER_EPOCH)))
+
+
+@dataclass(frozen=True)
+class EpochProgress:
+    """Sent after every epoch; `percent` is the share of the run done, 0-100."""
+
+    epoch: int
+    epochs: int
+    loss: float
+
+    @property
+    def percent(self) -> int:
+        return round(100 * self.epoch / self.epochs) if self.epochs else 100
+
+
+ProgressCallback = Callable[[EpochProgress], None]
+
+
+def resolve_device(requested: str | torch.device | None = None) -> torch.device:
+    """CUDA when available and nothing was asked for, else what was asked for (if this machine has it)."""
+    if requested is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(requested)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise TrainingError(f"device {device} was requested but CUDA is not available")
+    if device.type not in ("cpu", "cuda"):
+        raise TrainingError(f"unsupported device {device}; use cpu or cuda")
+    return device
+
+
+def as_edge_index(edges: Tensor | np.ndarray, num_nodes: int) -> Tensor:
+    """Check and convert a [2, E] integer edge list (tensor or array) to a CPU LongTensor."""
+    edge_index = torch.as_tensor(np.asarray(edges) if not isinstance(edges, Tensor) else edges)
+    if edge_index.numel() == 0:
+        return torch.empty(2, 0, dtype=torch.long)
+    if edge_index.dim() != 2 or edge_index.shape[0] != 2:
+        raise TrainingError(f"edge_index must have shape [2, E], got {list(edge_index.shape)}")
+    if edge_index.dtype.is_floating_point or edge_index.dtype.is_complex or edge_index.dtype == torch.bool:
+        raise TrainingError(f"edge_index must hold integers, got {edge_index.dtype}")
+    edge_index = edge_index.to("cpu", torch.long)
+    low, high = int(edge_index.min()), int(edge_index.max())
+    if low < 0 or high >= num_nodes:
+        raise TrainingError(
+            f"edge_index refers to node {low if low < 0 else high} but num_nodes is {num_nodes}"
+        )
+    return edge_index
+
+
+class NeuralGraphService:
+    """Trains Node2Vec embeddings of dependency graphs on the chosen device.
+
+    Args:
+        device: "cuda", "cpu", a torch.device, or None for CUDA when available.
+        config: default hyper-parameters; `train_embeddings` may override any of them per call.
+    """
+
+    def __init__(
+        self, device: str | torch.device | None = None, config: Node2VecConfig | None = None
+    ) -> None:
+        self.device = resolve_device(device)
+        self.config = config or Node2VecConfig()
+        logger.info("Node2Vec training device: %s", describe_device(self.device))
+
+    def train_embeddings(
+        self,
+        edge_index: Tensor | np.ndarray,
+        num_nodes: int,
+        *,
+        progress: ProgressCallback | None = None,
+        seed: int | None = 0,
+        **overrides: object,
+    ) -> Tensor:
+        """Embeddings of all `num_nodes` nodes: a CPU float32 tensor [num_nodes, embedding_dim]."""
+        config = self.config.with_overrides(**overrides)
+        if num_nodes < 0:
+            raise TrainingError(f"num_nodes must not be negative (got {num_nodes})")
+        edges = as_edge_index(edge_index, num_nodes)
+        if num_nodes == 0:
+            return torch.empty(0, config.embedding_dim)
+        logger.info("Training Node2Vec on %s: %d nodes, %d edges", self.device, num_nodes, edges.shape[1])
+        seed = secrets.randbits(63) if seed is None else seed
+        return self._train_with_fallback(edges, num_nodes, config, seed, progress)
+
+    def _train_with_fallback(
+        self,
+        edges: Tensor,
+        num_nodes: int,
+        config: Node2VecConfig,
+        seed: int,
+        progress: ProgressCallback | None,
+    ) -> Tensor:
+        device = self.device
+        batch_size = config.batch_size_for(device, num_nodes)
+        while True:
+            try:
+                return self._fit(edges, num_nodes, config, device, batch_size, seed, progress)
+            except torch.cuda.OutOfMemoryError as exc:
+                if device.type != "cuda":
+                    raise TrainingError(f"out of memory on {device}: {exc}") from exc
+            except (RuntimeError, ValueError) as exc:
+                raise TrainingError(f"Node2Vec training failed on {device}: {exc}") from exc
+            finally:
+                # the failed run's tensors are unreachable here, so the cache can really be emptied
+                release_device_memory(device)
+            if batch_size // 2 >= MIN_CUDA_BATCH_SIZE:
+                batch_size //= 2
+                logger.warning("CUDA out of memory; retrying with batch size %d", batch_size)
+            else:
+                device = torch.device("cpu")
+                batch_size = config.batch_size_for(device, num_nodes)
+                logger.warning("CUDA out of memory at the smallest batch size; training on the CPU (slower)")
+
+    def _fit(
+        self,
+        edges: Tensor,
+        num_nodes: int,
+        config: Node2VecConfig,
+        device: torch.device,
+        batch_size: int,
+        seed: int,
+        progress: ProgressCallback | None,
+    ) -> Tensor:
+        """One training run on one device with one batch size."""
+        model = build_model(edges, num_nodes, config).to(device)
+        generator = torch.Generator(device=device).manual_seed(seed)
+        model.reset_parameters(generator)
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+        for epoch in range(1, config.epochs + 1):
+            loss = train_epoch(model, optimizer, batch_size, generator)
+            logger.info("epoch %d/%d loss %.4f", epoch, config.epochs, loss)
+            if progress is not None:
+                progress(EpochProgress(epoch=epoch, epochs=config.epochs, loss=loss))
+        return model().detach().to("cpu", torch.float32).contiguous()
+
+
+def build_model(edges: Tensor, num_nodes: int, config: Node2VecConfig) -> Node2Vec:
+    return Node2Vec(
+        edges,
+        num_nodes,
+        embedding_dim=config.embedding_dim,
+        walk_length=config.walk_length,
+        context_size=config.context_size,
+        walks_per_node=config.walks_per_node,
+        p=config.p,
+        q=config.q,
+        num_negative_samples=config.num_negative_samples,
+        negative_power=config.negative_power,
+        undirected=config.undirected,
+        centre_power=config.centre_power,
+    )
+
+
+def train_epoch(
+    model: Node2Vec, optimizer: torch.optim.Optimizer, batch_size: int, generator: torch.Generator
+) -> float:
+    """One pass over all start nodes; returns the mean batch loss."""
+    model.train()
+    total, batches = torch.zeros((), device=model.rowptr.device), 0
+    for pos_rw, neg_rw in model.loader(batch_size, shuffle=True, generator=generator):
+        optimizer.zero_grad(set_to_none=True)
+        loss = model.loss(pos_rw, neg_rw)
+        loss.backward()
+        optimizer.step()
+        total += loss.detach()  # summed on the device: no GPU synchronisation per batch
+        batches += 1
+    return total.item() / max(batches, 1)
+
+
+def release_device_memory(device: torch.device) -> None:
+    """Give cached GPU memory back to the driver so the next job (or another process) can use it."""
+    if device.type == "cuda" and torch.cuda.is_initialized():
+        torch.cuda.empty_cache()
+
+
+def describe_device(device: torch.device) -> str:
+    if device.type == "cuda":
+        return f"{device} ({torch.cuda.get_device_name(device)})"
+    return f"cpu ({torch.get_num_threads()} threads)"

@@ -1,0 +1,275 @@
+"""The skip-gram model and NeuralGraphService: properties 6 and 7, loss semantics, determinism, OOM path."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from app.errors import TrainingError
+from app.pipeline import node2vec
+from app.pipeline.node2vec import EpochProgress, NeuralGraphService, Node2Vec, resolve_device
+
+FAST = {"epochs": 1, "walks_per_node": 2}  # properties 6 and 7 hold whatever the training length
+
+
+@st.composite
+def graphs(draw: st.DrawFn) -> tuple[np.ndarray, int]:
+    """Random graphs: empty, single-node, with isolated nodes, disconnected, with self-loops and repeats."""
+    num_nodes = draw(st.integers(min_value=0, max_value=40))
+    if num_nodes == 0:
+        return np.empty((2, 0), dtype=np.int64), 0
+    node = st.integers(0, num_nodes - 1)
+    pairs = draw(st.lists(st.tuples(node, node), max_size=3 * num_nodes))
+    return np.array(pairs, dtype=np.int64).reshape(-1, 2).T, num_nodes
+
+
+@pytest.fixture(scope="module")
+def service() -> NeuralGraphService:
+    return NeuralGraphService(device="cpu")
+
+
+@pytest.mark.property
+@settings(max_examples=100, deadline=None)
+@given(graphs())
+def test_property_6_embedding_dimensionality_invariant(sample: tuple[np.ndarray, int]) -> None:
+    edges, num_nodes = sample
+    vectors = NeuralGraphService(device="cpu").train_embeddings(edges, num_nodes, seed=0, **FAST)
+    assert vectors.shape == (num_nodes, 64)
+    assert torch.isfinite(vectors).all()
+
+
+@pytest.mark.property
+@settings(max_examples=100, deadline=None)
+@given(graphs(), st.sampled_from(["numpy", "torch"]))
+def test_property_7_embeddings_are_cpu_float32_tensors(sample: tuple[np.ndarray, int], kind: str) -> None:
+    edges, num_nodes = sample
+    edge_index = torch.from_numpy(edges) if kind == "torch" else edges.astype(np.int32)
+    vectors = NeuralGraphService(device="cpu").train_embeddings(edge_index, num_nodes, seed=1, **FAST)
+    assert isinstance(vectors, torch.Tensor)
+    assert vectors.device.type == "cpu"
+    assert vectors.dtype == torch.float32
+    assert not vectors.requires_grad
+    assert vectors.is_contiguous()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_property_7_holds_when_training_on_cuda() -> None:
+    edges = np.array([[0, 1, 2, 3, 4], [1, 2, 0, 4, 5]])
+    vectors = NeuralGraphService(device="cuda").train_embeddings(edges, 7, seed=0, **FAST)
+    assert vectors.device.type == "cpu"
+    assert vectors.dtype == torch.float32
+    assert vectors.shape == (7, 64)
+
+
+def reference_loss(model: Node2Vec, pos_rw: torch.Tensor, neg_rw: torch.Tensor) -> torch.Tensor:
+    """PyG's loss, window by window: mean -log σ(centre · context) + mean -log(1 - σ(centre · noise))."""
+    weight = model.embedding.weight
+    length, context = model.walk_length, model.context_size
+    positives, negatives = [], []
+    for walk, noise in zip(pos_rw.tolist(), neg_rw.tolist(), strict=True):
+        for start in range(length + 2 - context):
+            centre = weight[walk[start]]
+            for j in range(start + 1, start + context):
+                positives.append(F.logsigmoid(centre @ weight[walk[j]]))
+                for round_ in range(model.num_negative_samples):
+                    negatives.append(F.logsigmoid(-(centre @ weight[noise[round_ * length + j - 1]])))
+    return -torch.stack(positives).mean() - torch.stack(negatives).mean()
+
+
+@pytest.mark.parametrize("negatives", [1, 3])
+def test_loss_equals_pyg_windowed_loss(negatives: int) -> None:
+    edges = torch.tensor([[0, 1, 2, 3, 4, 0], [1, 2, 3, 4, 5, 5]])
+    model = Node2Vec(edges, 7, embedding_dim=8, walk_length=6, context_size=3, num_negative_samples=negatives)
+    generator = torch.Generator().manual_seed(0)
+    model.reset_parameters(generator)
+    with torch.no_grad():
+        model.embedding.weight.mul_(40)  # scores of order one, so that every term matters
+    pos_rw, neg_rw = next(model.loader(batch_size=4, generator=generator))
+    assert pos_rw.shape == (4, 7) and neg_rw.shape == (4, 6 * negatives)
+    assert model.loss(pos_rw, neg_rw).item() == pytest.approx(
+        reference_loss(model, pos_rw, neg_rw).item(), rel=1e-5
+    )
+
+
+def test_loss_gradient_matches_autograd_of_the_reference() -> None:
+    edges = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
+    model = Node2Vec(edges, 6, embedding_dim=4, walk_length=5, context_size=3, num_negative_samples=2)
+    model.reset_parameters(torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model.embedding.weight.mul_(20)
+    pos_rw, neg_rw = next(model.loader(batch_size=6, generator=torch.Generator().manual_seed(2)))
+    ours = torch.autograd.grad(model.loss(pos_rw, neg_rw), model.embedding.weight)[0]
+    expected = torch.autograd.grad(reference_loss(model, pos_rw, neg_rw), model.embedding.weight)[0]
+    torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-6)
+
+
+def test_centre_power_weights_windows_by_centre_degree() -> None:
+    # a star: the hub 0 has degree 4, the leaves degree 1
+    edges = torch.tensor([[0, 0, 0, 0], [1, 2, 3, 4]])
+    model = Node2Vec(edges, 5, embedding_dim=4, walk_length=4, context_size=2, centre_power=-1.0)
+    assert model.centre_weight.tolist() == pytest.approx([0.25, 1, 1, 1, 1])
+
+
+def test_training_separates_two_disconnected_cliques(service: NeuralGraphService) -> None:
+    clique = [(a, b) for a in range(6) for b in range(a + 1, 6)]
+    edges = np.array(clique + [(a + 6, b + 6) for a, b in clique]).T
+    vectors = F.normalize(service.train_embeddings(edges, 12, seed=0), dim=1)
+    similarity = vectors @ vectors.T
+    same = torch.block_diag(torch.ones(6, 6), torch.ones(6, 6)).bool() & ~torch.eye(12, dtype=torch.bool)
+    across = ~torch.block_diag(torch.ones(6, 6), torch.ones(6, 6)).bool()
+    assert similarity[same].mean() > similarity[across].mean() + 0.5
+
+
+def test_same_seed_gives_the_same_embeddings(service: NeuralGraphService) -> None:
+    edges = np.array([[0, 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 0]])
+    first = service.train_embeddings(edges, 9, seed=5, epochs=3)
+    again = service.train_embeddings(edges, 9, seed=5, epochs=3)
+    other = service.train_embeddings(edges, 9, seed=6, epochs=3)
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_no_seed_gives_fresh_randomness(service: NeuralGraphService) -> None:
+    edges = np.array([[0, 1], [1, 2]])
+    assert not torch.equal(
+        service.train_embeddings(edges, 3, seed=None, epochs=1),
+        service.train_embeddings(edges, 3, seed=None, epochs=1),
+    )
+
+
+def test_progress_is_reported_after_every_epoch(service: NeuralGraphService) -> None:
+    reports: list[EpochProgress] = []
+    service.train_embeddings(np.array([[0, 1, 2], [1, 2, 0]]), 3, progress=reports.append, epochs=5)
+    assert [r.epoch for r in reports] == [1, 2, 3, 4, 5]
+    assert [r.percent for r in reports] == [20, 40, 60, 80, 100]
+    assert all(r.epochs == 5 and math.isfinite(r.loss) and r.loss > 0 for r in reports)
+
+
+def test_overrides_change_the_embedding_size(service: NeuralGraphService) -> None:
+    vectors = service.train_embeddings(np.array([[0], [1]]), 2, embedding_dim=16, epochs=1)
+    assert vectors.shape == (2, 16)
+
+
+def test_unknown_hyper_parameter_is_refused(service: NeuralGraphService) -> None:
+    with pytest.raises(TypeError, match="walk_lenght"):
+        service.train_embeddings(np.array([[0], [1]]), 2, walk_lenght=3)
+
+
+@pytest.mark.parametrize(
+    ("edges", "num_nodes", "message"),
+    [
+        (np.array([[0, 5], [1, 2]]), 3, "node 5"),
+        (np.array([[0, -1], [1, 2]]), 3, "node -1"),
+        (np.array([[0.0, 1.0], [1.0, 2.0]]), 3, "integers"),
+        (np.array([[0, 1, 2]]), 3, "shape"),
+        (np.array([[0], [1]]), -1, "negative"),
+    ],
+)
+def test_invalid_graphs_raise_training_error(
+    service: NeuralGraphService, edges: np.ndarray, num_nodes: int, message: str
+) -> None:
+    with pytest.raises(TrainingError, match=message):
+        service.train_embeddings(edges, num_nodes)
+
+
+def test_device_defaults_to_cuda_only_when_available() -> None:
+    expected = "cuda" if torch.cuda.is_available() else "cpu"
+    assert resolve_device(None).type == expected
+    assert resolve_device("cpu") == torch.device("cpu")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the refusal on a machine without CUDA")
+def test_asking_for_cuda_without_cuda_is_a_training_error() -> None:
+    with pytest.raises(TrainingError, match="CUDA is not available"):
+        NeuralGraphService(device="cuda")
+
+
+def test_unsupported_device_is_a_training_error() -> None:
+    with pytest.raises(TrainingError, match="unsupported device"):
+        resolve_device("meta")
+
+
+def test_the_device_is_logged_at_start(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.INFO, logger="app.pipeline.node2vec"):
+        NeuralGraphService(device="cpu")
+    assert "Node2Vec training device: cpu" in caplog.text
+
+
+class OutOfMemoryOnCuda(NeuralGraphService):
+    """Simulates a GPU that runs out of memory at `fits_below` start nodes per batch or more (always if None).
+
+    Attempts that fit are trained for real on the CPU, standing in for the GPU.
+    """
+
+    def __init__(self, fits_below: int | None) -> None:
+        super().__init__(device="cuda")
+        self.fits_below = fits_below
+        self.attempts: list[tuple[str, int]] = []
+
+    def _fit(self, edges, num_nodes, config, device, batch_size, seed, progress):  # type: ignore[no-untyped-def]
+        self.attempts.append((device.type, batch_size))
+        if device.type == "cuda":
+            if self.fits_below is None or batch_size >= self.fits_below:
+                raise torch.cuda.OutOfMemoryError(
+                    "CUDA out of memory. Tried to allocate 2.00 GiB (simulated)"
+                )
+            device = torch.device("cpu")
+        return super()._fit(edges, num_nodes, config, device, batch_size, seed, progress)
+
+
+@pytest.fixture
+def simulated_gpu(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Lets a service be built for "cuda" on this machine and records every release of device memory."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda *_: "Simulated GPU")
+    released: list[str] = []
+    monkeypatch.setattr(node2vec, "release_device_memory", lambda device: released.append(device.type))
+    return released
+
+
+EDGES = np.array([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0]])
+
+
+def test_cuda_out_of_memory_halves_the_batch_and_retries(
+    simulated_gpu: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    service = OutOfMemoryOnCuda(fits_below=200)
+    with caplog.at_level(logging.WARNING, logger="app.pipeline.node2vec"):
+        vectors = service.train_embeddings(EDGES, 6, batch_size=512, epochs=1)
+    assert service.attempts == [("cuda", 512), ("cuda", 256), ("cuda", 128)]
+    assert "retrying with batch size 256" in caplog.text
+    assert "retrying with batch size 128" in caplog.text
+    assert simulated_gpu == ["cuda", "cuda", "cuda"]  # after each failure and after the job
+    assert vectors.shape == (6, 64) and vectors.device.type == "cpu"
+
+
+def test_cuda_out_of_memory_at_the_smallest_batch_falls_back_to_cpu(
+    simulated_gpu: list[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    service = OutOfMemoryOnCuda(fits_below=None)
+    with caplog.at_level(logging.WARNING, logger="app.pipeline.node2vec"):
+        vectors = service.train_embeddings(EDGES, 6, batch_size=256, epochs=1, seed=3)
+    assert service.attempts == [("cuda", 256), ("cuda", 128), ("cuda", 64), ("cpu", 256)]
+    assert "training on the CPU" in caplog.text
+    expected = NeuralGraphService(device="cpu").train_embeddings(EDGES, 6, batch_size=256, epochs=1, seed=3)
+    assert torch.equal(vectors, expected)
+
+
+def test_other_failures_become_training_errors(
+    service: NeuralGraphService, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("CUBLAS_STATUS_EXECUTION_FAILED")
+
+    monkeypatch.setattr(service, "_fit", broken)
+    with pytest.raises(TrainingError, match="CUBLAS_STATUS_EXECUTION_FAILED") as caught:
+        service.train_embeddings(EDGES, 6)
+    assert isinstance(caught.value.__cause__, RuntimeError)
