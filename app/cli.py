@@ -151,8 +151,10 @@ def run_ingest(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     settings = _settings_or_exit(mode="LOCAL")
+    # A folder on this machine may be given relative to where the command runs.
+    repo = str(Path(args.repo).resolve()) if Path(args.repo).is_dir() else args.repo
     try:
-        summary = ingest_now(settings, args.repo, neighbours=args.neighbours)
+        summary = ingest_now(settings, repo, neighbours=args.neighbours)
     except NeoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -97,6 +97,8 @@ def _host_of(netloc: str) -> str:
     if ":" in netloc:
         raise InvalidRepoUrl("a port is not allowed in a repository URL")
     host = netloc.lower().rstrip(".")
+    if not host:
+        raise InvalidRepoUrl("the repository URL has no host")
     if host == "localhost" or host.endswith(".localhost"):
         raise InvalidRepoUrl("localhost is not allowed as a repository host")
     if not HOST.fullmatch(host):

@@ -22,6 +22,7 @@ from app.errors import StoreUnavailable, TrainingError, UploadError
 from app.pipeline.clone import clone_repository
 from app.pipeline.graph import DependencyGraph, build_graph
 from app.pipeline.workspace import job_workspace
+from app.stores.configured import migrate_schema
 from app.stores.metadata import EdgeRecord, FileRecord, JobRecord, MetadataStore
 from app.stores.vectors import FileVector, VectorStoreAccess
 from app.worker.loop import JobContext, JobOutcome
@@ -165,7 +166,6 @@ def build_pipeline(
     settings: Settings, vectors: VectorStoreAccess, metadata: MetadataStore, device: str
 ) -> IngestPipeline:
     """The pipeline over the given stores, training on `device`; stale workspaces of dead workers swept."""
-    from app.main import migrate_schema
     from app.pipeline.node2vec import NeuralGraphService
     from app.pipeline.workspace import sweep_stale_workspaces
 
