@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,7 +172,6 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--pickups", type=int, default=5)
     run(parser.parse_args())
-    _ = datetime
 
 
 if __name__ == "__main__":
