@@ -220,7 +220,7 @@ class Node2VecConfig:
 
     The defaults are the design's (64 dimensions, walks of 20 steps, windows of 10, 10 walks per node,
     10 epochs, learning rate 0.01) plus `centre_power` = -0.5, chosen by link prediction on real dependency
-    graphs (bench/node2vec_linkpred.py).
+    graphs (bench/node2vec_linkpred.py, figures in bench/README.md).
     """
 
     embedding_dim: int = 64
@@ -235,6 +235,9 @@ class Node2VecConfig:
     negative_power: float = 0.0
     undirected: bool = True
     centre_power: float = -0.5
+    # give nodes without edges the expected direction of a neighbour (`place_isolated_nodes`); measured
+    # in bench/README.md, where it helps star-shaped graphs and costs larger ones, so it is off by default
+    isolated_to_centroid: bool = False
     batch_size: int | None = None  # start nodes per batch; None picks one for the device
 
     def with_overrides(self, **overrides: object) -> Node2VecConfig:
@@ -330,7 +333,8 @@ class NeuralGraphService:
             return torch.empty(0, config.embedding_dim)
         logger.info("Training Node2Vec on %s: %d nodes, %d edges", self.device, num_nodes, edges.shape[1])
         seed = secrets.randbits(63) if seed is None else seed
-        return self._train_with_fallback(edges, num_nodes, config, seed, progress)
+        vectors = self._train_with_fallback(edges, num_nodes, config, seed, progress)
+        return place_isolated_nodes(vectors, edges) if config.isolated_to_centroid else vectors
 
     def _train_with_fallback(
         self,
@@ -382,6 +386,29 @@ class NeuralGraphService:
             if progress is not None:
                 progress(EpochProgress(epoch=epoch, epochs=config.epochs, loss=loss))
         return model().detach().to("cpu", torch.float32).contiguous()
+
+
+def place_isolated_nodes(vectors: Tensor, edges: Tensor) -> Tensor:
+    """Give every node without edges the degree-weighted mean of the other nodes' unit vectors.
+
+    Training has nothing to say about a node without edges: its own row is noise, so its cosine to any
+    file is arbitrary. The degree-weighted mean of the unit vectors is the expected direction of a random
+    edge's endpoint, the best guess of where a first import would lead, and all such nodes, being
+    structurally alike, share it. Self-loops count for nothing; a graph with no edges is returned as it is.
+    """
+    num_nodes = vectors.shape[0]
+    edges = edges[:, edges[0] != edges[1]]
+    degree = torch.bincount(edges.reshape(-1), minlength=num_nodes)
+    isolated = degree == 0
+    if edges.shape[1] == 0 or not bool(isolated.any()):
+        return vectors
+    units = F.normalize(vectors.double(), dim=1)
+    centroid = (units * degree.unsqueeze(1)).sum(0) / degree.sum()
+    if float(centroid.norm()) < 1e-6:  # unit vectors that cancel out: no direction to give
+        return vectors
+    placed = vectors.clone()
+    placed[isolated] = centroid.to(vectors.dtype)
+    return placed
 
 
 def build_model(edges: Tensor, num_nodes: int, config: Node2VecConfig) -> Node2Vec:

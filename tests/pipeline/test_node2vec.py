@@ -128,6 +128,35 @@ def test_training_separates_two_disconnected_cliques(service: NeuralGraphService
     assert similarity[same].mean() > similarity[across].mean() + 0.5
 
 
+def test_isolated_nodes_get_the_degree_weighted_mean_of_unit_vectors() -> None:
+    # hub 0 (degree 3) points along x, leaves 1-3 (degree 1 each) along y; 4 and 5 have no edges
+    vectors = torch.zeros(6, 3)
+    vectors[0, 0] = 2.0
+    vectors[1:4, 1] = torch.tensor([1.0, 3.0, 0.5])
+    vectors[4:, 2] = 7.0
+    edges = torch.tensor([[0, 0, 0, 5], [1, 2, 3, 5]])  # 5 has only a self-loop
+    placed = node2vec.place_isolated_nodes(vectors, edges)
+    assert torch.equal(placed[:4], vectors[:4])
+    assert placed[4].tolist() == pytest.approx([0.5, 0.5, 0.0])
+    assert placed[5].tolist() == pytest.approx([0.5, 0.5, 0.0])
+
+
+def test_a_graph_without_edges_keeps_its_trained_vectors() -> None:
+    vectors = torch.randn(4, 8)
+    assert torch.equal(node2vec.place_isolated_nodes(vectors, torch.tensor([[1], [1]])), vectors)
+    assert torch.equal(node2vec.place_isolated_nodes(vectors, torch.empty(2, 0, dtype=torch.long)), vectors)
+
+
+def test_training_places_isolated_nodes_and_leaves_the_others(service: NeuralGraphService) -> None:
+    edges = np.array([[0, 0, 0, 1], [1, 2, 3, 2]])
+    placed = service.train_embeddings(edges, 6, seed=3, epochs=2, isolated_to_centroid=True)
+    trained = service.train_embeddings(edges, 6, seed=3, epochs=2)
+    assert torch.equal(placed[:4], trained[:4])
+    assert torch.equal(placed[4], placed[5])
+    similarity = F.normalize(placed, dim=1) @ F.normalize(placed[4], dim=0)
+    assert similarity[0] == similarity[:4].max()  # the hub is the nearest connected node
+
+
 def test_same_seed_gives_the_same_embeddings(service: NeuralGraphService) -> None:
     edges = np.array([[0, 1, 2, 3, 4, 5, 6], [1, 2, 3, 4, 5, 6, 0]])
     first = service.train_embeddings(edges, 9, seed=5, epochs=3)
