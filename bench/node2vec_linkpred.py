@@ -150,7 +150,10 @@ def parse_overrides(pairs: list[str]) -> dict:
     overrides = {}
     for pair in pairs:
         key, value = pair.split("=", 1)
-        overrides[key] = value.lower() == "true" if value.lower() in ("true", "false") else _number(value)
+        if value.lower() in ("true", "false"):
+            overrides[key] = value.lower() == "true"
+        else:
+            overrides[key] = None if value.lower() == "none" else _number(value)
     return overrides
 
 

@@ -37,6 +37,8 @@ CUDA_BATCH_SIZE = 4096
 MIN_CUDA_BATCH_SIZE = 64
 # Small graphs get at least this many optimiser steps per epoch, or one batch per epoch barely moves them.
 MIN_STEPS_PER_EPOCH = 8
+# Where the learnt temperature of cosine scores starts (it settles within the first epochs).
+INITIAL_TEMPERATURE = 2.0
 
 
 class Node2Vec(nn.Module):
@@ -59,6 +61,10 @@ class Node2Vec(nn.Module):
         centre_power: a window counts in the loss with weight degree(centre) ** centre_power. Walks visit
             a node in proportion to its degree, so at 0 (PyG) hubs centre most windows, and their negatives
             push them away from the many files they connect; -0.5 evens this out.
+        cosine: score a pair by `temperature * cos(u, v) + bias`, with the temperature and the bias learnt
+            alongside the table, instead of PyG's dot product `u . v`. The vector search ranks by cosine;
+            trained on dot products, part of what the model learns sits in the vectors' lengths, which the
+            search throws away. Trained on cosines, all of it is in the directions.
 
     The embedding table gets a dense gradient (train it with `torch.optim.Adam`): scattering rows into a
     dense buffer is the fast path on both devices, and the table is small next to the batches.
@@ -78,6 +84,7 @@ class Node2Vec(nn.Module):
         negative_power: float = 0.0,
         undirected: bool = True,
         centre_power: float = 0.0,
+        cosine: bool = False,
     ) -> None:
         super().__init__()
         if not 2 <= context_size <= walk_length + 1:
@@ -101,16 +108,23 @@ class Node2Vec(nn.Module):
         self.num_negative_samples = num_negative_samples
         self.uniform_noise = negative_power == 0
         self.embedding = nn.Embedding(num_nodes, embedding_dim)
+        self.cosine = cosine
+        if cosine:
+            self.log_temperature = nn.Parameter(torch.tensor(math.log(INITIAL_TEMPERATURE)))
+            self.bias = nn.Parameter(torch.zeros(()))
         self._walker: RandomWalker | None = None
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Small random vectors: unit-variance ones (nn.Embedding's default) start with huge scores."""
         with torch.no_grad():
             self.embedding.weight.normal_(0.0, 1.0 / self.embedding_dim, generator=generator)
+            if self.cosine:
+                self.log_temperature.fill_(math.log(INITIAL_TEMPERATURE))
+                self.bias.zero_()
 
     def forward(self, batch: Tensor | None = None) -> Tensor:
-        """The embeddings of the nodes in `batch`, or of all nodes."""
-        weight = self.embedding.weight
+        """The embeddings of the nodes in `batch`, or of all nodes (unit vectors when scored by cosine)."""
+        weight = F.normalize(self.embedding.weight, dim=1) if self.cosine else self.embedding.weight
         return weight if batch is None else weight[batch]
 
     def loader(
@@ -144,7 +158,7 @@ class Node2Vec(nn.Module):
 
     def loss(self, pos_rw: Tensor, neg_rw: Tensor) -> Tensor:
         """Mean negative log-likelihood of the positive pairs plus that of the negative pairs, as in PyG
-        (means weighted by `centre_power`)."""
+        (means weighted by `centre_power`; pairs scored by cosine when `cosine` is set)."""
         centres_count = self.window_weight.shape[0]
         pair_weights = self.centre_weight[pos_rw[:, :centres_count]].unsqueeze(-1) * self.window_weight
         total = pair_weights.sum()
@@ -153,7 +167,10 @@ class Node2Vec(nn.Module):
         signs = torch.ones(weights.shape[2], device=weights.device)
         signs[self.walk_length :] = -1.0
         nodes = torch.cat([pos_rw, neg_rw], dim=1)
-        return _WindowedSkipGramLoss.apply(self.embedding.weight, nodes, weights, signs)
+        if not self.cosine:
+            return _WindowedSkipGramLoss.apply(self.embedding.weight, nodes, weights, signs, None, None)
+        table = F.normalize(self.embedding.weight, dim=1)
+        return _WindowedSkipGramLoss.apply(table, nodes, weights, signs, self.log_temperature, self.bias)
 
     @property
     def walker(self) -> RandomWalker:
@@ -185,33 +202,57 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
     the first C nodes are the window centres, and the T nodes after node 0 the targets (contexts, then
     negatives). weights: [B, C, T] pair weights, each of the two terms already divided by its total so
     that the loss is the sum of two weighted means; signs: [T], +1 for context columns and -1 for negative
-    columns. Rows are gathered once per batch (centres and contexts share them) and the gradient is
-    scattered back with `index_add_`, which on a CPU is several times faster than embedding's backward.
+    columns. A pair's score is the product of its rows, or `exp(log_temperature) * product + bias` when
+    those two scalars are given (None: plain products). Rows are gathered once per batch (centres and
+    contexts share them) and the gradient is scattered back with `index_add_`, which on a CPU is several
+    times faster than embedding's backward.
     """
 
     @staticmethod
-    def forward(ctx, table: Tensor, nodes: Tensor, weights: Tensor, signs: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(  # type: ignore[override]
+        ctx,
+        table: Tensor,
+        nodes: Tensor,
+        weights: Tensor,
+        signs: Tensor,
+        log_temperature: Tensor | None,
+        bias: Tensor | None,
+    ) -> Tensor:
         centres_count = weights.shape[1]
         embedded = table.index_select(0, nodes.reshape(-1)).view(*nodes.shape, table.shape[1])
         centres, targets = embedded[:, :centres_count], embedded[:, 1:]
-        signed = torch.bmm(centres, targets.transpose(1, 2)).mul_(signs)
-        ctx.save_for_backward(embedded, nodes, signed, weights, signs)
+        products = torch.bmm(centres, targets.transpose(1, 2))
+        affine = log_temperature is not None
+        if affine:
+            temperature = log_temperature.exp()
+            signed = (products * temperature).add_(bias).mul_(signs)
+            ctx.save_for_backward(embedded, nodes, signed, weights, signs, products, temperature)
+        else:
+            signed = products.mul_(signs)
+            ctx.save_for_backward(embedded, nodes, signed, weights, signs)
+        ctx.affine = affine
         ctx.table_shape = table.shape
         return (F.softplus(-signed) * weights).sum()
 
     @staticmethod
-    def backward(ctx, grad_output: Tensor) -> tuple[Tensor, None, None, None]:  # type: ignore[override]
-        embedded, nodes, signed, weights, signs = ctx.saved_tensors
+    def backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        embedded, nodes, signed, weights, signs, *affine = ctx.saved_tensors
         centres_count, dim = weights.shape[1], embedded.shape[2]
         centres, targets = embedded[:, :centres_count], embedded[:, 1:]
         # d softplus(-sign * s) / ds = -sign * sigmoid(-sign * s)
         grad_scores = torch.sigmoid(-signed).mul_(weights).mul_(signs * -grad_output)
+        grad_log_temperature = grad_bias = None
+        if ctx.affine:
+            products, temperature = affine
+            grad_bias = grad_scores.sum()
+            grad_log_temperature = (grad_scores * products).sum() * temperature
+            grad_scores.mul_(temperature)
         grad_centres = torch.bmm(grad_scores, targets).view(-1, dim)
         grad_targets = torch.bmm(grad_scores.transpose(1, 2), centres).view(-1, dim)
         grad_table = torch.zeros(ctx.table_shape, dtype=embedded.dtype, device=embedded.device)
         grad_table.index_add_(0, nodes[:, :centres_count].reshape(-1), grad_centres)
         grad_table.index_add_(0, nodes[:, 1:].reshape(-1), grad_targets)
-        return grad_table, None, None, None
+        return grad_table, None, None, None, grad_log_temperature, grad_bias
 
 
 @dataclass(frozen=True)
@@ -235,9 +276,10 @@ class Node2VecConfig:
     negative_power: float = 0.0
     undirected: bool = True
     centre_power: float = -0.5
-    # give nodes without edges the expected direction of a neighbour (`place_isolated_nodes`); measured
-    # in bench/README.md, where it helps star-shaped graphs and costs larger ones, so it is off by default
-    isolated_to_centroid: bool = False
+    cosine: bool = True
+    # how far nodes without edges lean towards the expected direction of a neighbour
+    # (`place_isolated_nodes`); None leaves them as trained. Measured in bench/README.md.
+    isolated_alignment: float | None = 0.25
     batch_size: int | None = None  # start nodes per batch; None picks one for the device
 
     def with_overrides(self, **overrides: object) -> Node2VecConfig:
@@ -334,7 +376,9 @@ class NeuralGraphService:
         logger.info("Training Node2Vec on %s: %d nodes, %d edges", self.device, num_nodes, edges.shape[1])
         seed = secrets.randbits(63) if seed is None else seed
         vectors = self._train_with_fallback(edges, num_nodes, config, seed, progress)
-        return place_isolated_nodes(vectors, edges) if config.isolated_to_centroid else vectors
+        if config.isolated_alignment is None:
+            return vectors
+        return place_isolated_nodes(vectors, edges, config.isolated_alignment, seed)
 
     def _train_with_fallback(
         self,
@@ -388,26 +432,36 @@ class NeuralGraphService:
         return model().detach().to("cpu", torch.float32).contiguous()
 
 
-def place_isolated_nodes(vectors: Tensor, edges: Tensor) -> Tensor:
-    """Give every node without edges the degree-weighted mean of the other nodes' unit vectors.
+def place_isolated_nodes(vectors: Tensor, edges: Tensor, alignment: float, seed: int = 0) -> Tensor:
+    """Give every node without edges a direction with cosine `alignment` to the graph's mean direction.
 
-    Training has nothing to say about a node without edges: its own row is noise, so its cosine to any
-    file is arbitrary. The degree-weighted mean of the unit vectors is the expected direction of a random
-    edge's endpoint, the best guess of where a first import would lead, and all such nodes, being
-    structurally alike, share it. Self-loops count for nothing; a graph with no edges is returned as it is.
+    Training has nothing to say about a node without edges, so its own row is noise. The best guess of
+    where a first import would lead is an edge's endpoint: the degree-weighted mean of the unit vectors,
+    `centre`. Each such node gets `alignment * centre + sqrt(1 - alignment**2) * r`, with `r` a seeded random
+    unit vector orthogonal to `centre`. Its cosine to a file is then `alignment` times that file's cosine
+    to `centre` plus a little noise: ranked by how central the file is, but held below the cosines of real
+    neighbours (1 would put it on top of the hubs; a shared direction would make all such nodes look
+    alike). Self-loops count for nothing; a graph with no edges is returned as it is.
     """
-    num_nodes = vectors.shape[0]
+    if not 0.0 <= alignment <= 1.0:
+        raise ValueError(f"alignment must be between 0 and 1 (got {alignment})")
+    num_nodes, dim = vectors.shape
     edges = edges[:, edges[0] != edges[1]]
     degree = torch.bincount(edges.reshape(-1), minlength=num_nodes)
     isolated = degree == 0
     if edges.shape[1] == 0 or not bool(isolated.any()):
         return vectors
     units = F.normalize(vectors.double(), dim=1)
-    centroid = (units * degree.unsqueeze(1)).sum(0) / degree.sum()
-    if float(centroid.norm()) < 1e-6:  # unit vectors that cancel out: no direction to give
+    centre = (units * degree.unsqueeze(1)).sum(0)
+    if float(centre.norm()) < 1e-6 * float(degree.sum()):  # unit vectors that cancel out: no direction
         return vectors
+    centre /= centre.norm()
+    generator = torch.Generator().manual_seed(seed)
+    noise = torch.randn(int(isolated.sum()), dim, generator=generator, dtype=torch.float64)
+    noise -= (noise @ centre).unsqueeze(1) * centre
+    noise = F.normalize(noise, dim=1)
     placed = vectors.clone()
-    placed[isolated] = centroid.to(vectors.dtype)
+    placed[isolated] = (alignment * centre + math.sqrt(1.0 - alignment**2) * noise).to(vectors.dtype)
     return placed
 
 
@@ -425,6 +479,7 @@ def build_model(edges: Tensor, num_nodes: int, config: Node2VecConfig) -> Node2V
         negative_power=config.negative_power,
         undirected=config.undirected,
         centre_power=config.centre_power,
+        cosine=config.cosine,
     )
 
 

@@ -111,6 +111,52 @@ def test_loss_gradient_matches_autograd_of_the_reference() -> None:
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-6)
 
 
+def cosine_reference_loss(model: Node2Vec, pos_rw: torch.Tensor, neg_rw: torch.Tensor) -> torch.Tensor:
+    """The same loss with every score taken as temperature * cos(u, v) + bias, by plain autograd."""
+    unit = F.normalize(model.embedding.weight, dim=1)
+    temperature, bias = model.log_temperature.exp(), model.bias
+    length, context = model.walk_length, model.context_size
+    positives, negatives = [], []
+    for walk, noise in zip(pos_rw.tolist(), neg_rw.tolist(), strict=True):
+        for start in range(length + 2 - context):
+            centre = unit[walk[start]]
+            for j in range(start + 1, start + context):
+                positives.append(F.logsigmoid(temperature * (centre @ unit[walk[j]]) + bias))
+                for round_ in range(model.num_negative_samples):
+                    score = temperature * (centre @ unit[noise[round_ * length + j - 1]]) + bias
+                    negatives.append(F.logsigmoid(-score))
+    return -torch.stack(positives).mean() - torch.stack(negatives).mean()
+
+
+def test_cosine_loss_and_its_gradients_match_autograd_of_the_reference() -> None:
+    edges = torch.tensor([[0, 1, 2, 3, 0], [1, 2, 3, 4, 4]])
+    model = Node2Vec(edges, 6, embedding_dim=4, walk_length=5, context_size=3, num_negative_samples=2, cosine=True)
+    model.reset_parameters(torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model.log_temperature.fill_(math.log(3.0))
+        model.bias.fill_(-0.4)
+    pos_rw, neg_rw = next(model.loader(batch_size=6, generator=torch.Generator().manual_seed(2)))
+    parameters = [model.embedding.weight, model.log_temperature, model.bias]
+    ours = model.loss(pos_rw, neg_rw)
+    expected = cosine_reference_loss(model, pos_rw, neg_rw)
+    assert ours.item() == pytest.approx(expected.item(), rel=1e-5)
+    for got, want in zip(
+        torch.autograd.grad(ours, parameters), torch.autograd.grad(expected, parameters), strict=True
+    ):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+
+
+def test_cosine_model_gives_unit_vectors_and_learns_its_temperature(service: NeuralGraphService) -> None:
+    edges = torch.tensor([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0]])
+    model = Node2Vec(edges, 6, embedding_dim=8, walk_length=6, context_size=3, cosine=True)
+    model.reset_parameters(torch.Generator().manual_seed(0))
+    assert model().norm(dim=1).tolist() == pytest.approx([1.0] * 6)
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    node2vec.train_epoch(model, optimizer, 2, torch.Generator().manual_seed(0))
+    assert model.log_temperature.item() != pytest.approx(math.log(node2vec.INITIAL_TEMPERATURE))
+    assert model.bias.item() != 0.0
+
+
 def test_centre_power_weights_windows_by_centre_degree() -> None:
     # a star: the hub 0 has degree 4, the leaves degree 1
     edges = torch.tensor([[0, 0, 0, 0], [1, 2, 3, 4]])
@@ -128,33 +174,50 @@ def test_training_separates_two_disconnected_cliques(service: NeuralGraphService
     assert similarity[same].mean() > similarity[across].mean() + 0.5
 
 
-def test_isolated_nodes_get_the_degree_weighted_mean_of_unit_vectors() -> None:
+def test_isolated_nodes_lean_towards_the_degree_weighted_mean_direction() -> None:
     # hub 0 (degree 3) points along x, leaves 1-3 (degree 1 each) along y; 4 and 5 have no edges
-    vectors = torch.zeros(6, 3)
+    vectors = torch.zeros(6, 8)
     vectors[0, 0] = 2.0
     vectors[1:4, 1] = torch.tensor([1.0, 3.0, 0.5])
     vectors[4:, 2] = 7.0
     edges = torch.tensor([[0, 0, 0, 5], [1, 2, 3, 5]])  # 5 has only a self-loop
-    placed = node2vec.place_isolated_nodes(vectors, edges)
+    placed = node2vec.place_isolated_nodes(vectors, edges, alignment=0.25, seed=0)
     assert torch.equal(placed[:4], vectors[:4])
-    assert placed[4].tolist() == pytest.approx([0.5, 0.5, 0.0])
-    assert placed[5].tolist() == pytest.approx([0.5, 0.5, 0.0])
+    centre = F.normalize(torch.tensor([1.0, 1.0, 0, 0, 0, 0, 0, 0]), dim=0)
+    for row in placed[4:]:
+        assert row.norm().item() == pytest.approx(1.0)
+        assert (row @ centre).item() == pytest.approx(0.25)
+    # each isolated node has its own direction, not one shared by all of them
+    assert (placed[4] @ placed[5]).item() < 0.9
+    again = node2vec.place_isolated_nodes(vectors, edges, alignment=0.25, seed=0)
+    assert torch.equal(placed, again)
+
+
+@pytest.mark.parametrize("alignment", [-0.1, 1.5])
+def test_isolated_alignment_must_be_a_cosine_between_0_and_1(alignment: float) -> None:
+    with pytest.raises(ValueError, match="alignment"):
+        node2vec.place_isolated_nodes(torch.randn(3, 4), torch.tensor([[0], [1]]), alignment)
 
 
 def test_a_graph_without_edges_keeps_its_trained_vectors() -> None:
     vectors = torch.randn(4, 8)
-    assert torch.equal(node2vec.place_isolated_nodes(vectors, torch.tensor([[1], [1]])), vectors)
-    assert torch.equal(node2vec.place_isolated_nodes(vectors, torch.empty(2, 0, dtype=torch.long)), vectors)
+    assert torch.equal(node2vec.place_isolated_nodes(vectors, torch.tensor([[1], [1]]), 0.25), vectors)
+    empty = torch.empty(2, 0, dtype=torch.long)
+    assert torch.equal(node2vec.place_isolated_nodes(vectors, empty, 0.25), vectors)
 
 
 def test_training_places_isolated_nodes_and_leaves_the_others(service: NeuralGraphService) -> None:
-    edges = np.array([[0, 0, 0, 1], [1, 2, 3, 2]])
-    placed = service.train_embeddings(edges, 6, seed=3, epochs=2, isolated_to_centroid=True)
-    trained = service.train_embeddings(edges, 6, seed=3, epochs=2)
-    assert torch.equal(placed[:4], trained[:4])
-    assert torch.equal(placed[4], placed[5])
-    similarity = F.normalize(placed, dim=1) @ F.normalize(placed[4], dim=0)
-    assert similarity[0] == similarity[:4].max()  # the hub is the nearest connected node
+    # a hub 0 with five leaves, one more edge between two leaves, and nodes 6-39 without edges
+    edges = np.array([[0, 0, 0, 0, 0, 1], [1, 2, 3, 4, 5, 2]])
+    placed = service.train_embeddings(edges, 40, seed=3, epochs=2)
+    trained = service.train_embeddings(edges, 40, seed=3, epochs=2, isolated_alignment=None)
+    assert torch.equal(placed[:6], trained[:6])
+    assert not torch.equal(placed[6:], trained[6:])
+    unit = F.normalize(placed, dim=1)
+    similarity = unit[6:] @ unit[:6].T  # [isolated, connected]
+    # on average an isolated node is nearest the hub, yet never as near as a real neighbour would be
+    assert similarity.mean(0).argmax() == 0
+    assert similarity.max() < 0.6
 
 
 def test_same_seed_gives_the_same_embeddings(service: NeuralGraphService) -> None:
