@@ -130,7 +130,9 @@ def cosine_reference_loss(model: Node2Vec, pos_rw: torch.Tensor, neg_rw: torch.T
 
 def test_cosine_loss_and_its_gradients_match_autograd_of_the_reference() -> None:
     edges = torch.tensor([[0, 1, 2, 3, 0], [1, 2, 3, 4, 4]])
-    model = Node2Vec(edges, 6, embedding_dim=4, walk_length=5, context_size=3, num_negative_samples=2, cosine=True)
+    model = Node2Vec(
+        edges, 6, embedding_dim=4, walk_length=5, context_size=3, num_negative_samples=2, cosine=True
+    )
     model.reset_parameters(torch.Generator().manual_seed(1))
     with torch.no_grad():
         model.log_temperature.fill_(math.log(3.0))
