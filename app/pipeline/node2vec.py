@@ -4,7 +4,8 @@
 from random walks, negatives drawn from a noise distribution, `loader()` / `loss()` / `forward()`), in a
 formulation that is fast on a CPU as well as on a GPU: each batch gathers the embeddings of its walks and
 negatives once and scores every window of every walk with one batched matrix product (two more for the
-gradient), where PyG gathers every window apart.
+gradient), where PyG gathers every window apart. By default pairs are scored by a learnt temperature times
+their cosine plus a learnt bias rather than by PyG's dot product, since cosine is what the search ranks by.
 
 `NeuralGraphService` is what the worker calls: it picks the device, trains, reports progress per epoch,
 retries a CUDA out-of-memory with half the batch and then on the CPU, frees GPU memory after every job,
@@ -260,8 +261,9 @@ class Node2VecConfig:
     """Hyper-parameters of one training run.
 
     The defaults are the design's (64 dimensions, walks of 20 steps, windows of 10, 10 walks per node,
-    10 epochs, learning rate 0.01) plus `centre_power` = -0.5, chosen by link prediction on real dependency
-    graphs (bench/node2vec_linkpred.py, figures in bench/README.md).
+    10 epochs, learning rate 0.01) plus three choices made by link prediction on real dependency graphs
+    (bench/node2vec_linkpred.py, figures in bench/README.md): `centre_power` = -0.5, cosine scores, and
+    isolated nodes at alignment 0.25.
     """
 
     embedding_dim: int = 64
