@@ -2,6 +2,7 @@
 
     flock /tmp/neo-bench.lock python bench/node2vec_linkpred.py GRAPH.json... [--synthetic 20000:100000]
         [--pecanpy-python /work/tools/pecanpy-venv/bin/python] [--set p=0.5 --set epochs=5] [--splits 3]
+        [--device cpu|cuda]
 
 For every graph and split seed: 10% of the undirected edges are held out (seeded), every method trains on
 the rest, and the AUC says how well a score ranks the held-out edges above as many sampled non-edges.
@@ -97,13 +98,15 @@ def split_auc(split: Split, score: np.ndarray) -> float:
     return auc(score[:count], score[count:])
 
 
-def warm_up_ours() -> None:
+def warm_up_ours(device: str) -> None:
     """Pay torch's one-time start-up (kernel libraries, allocator) before timing, as PecanPy's JIT is."""
-    NeuralGraphService(device="cpu").train_embeddings(np.array([[0, 1], [1, 2]]), 3, epochs=1)
+    NeuralGraphService(device=device).train_embeddings(np.array([[0, 1], [1, 2]]), 3, epochs=1)
 
 
-def run_ours(split: Split, num_nodes: int, seed: int, overrides: dict) -> tuple[np.ndarray, float]:
-    service = NeuralGraphService(device="cpu")
+def run_ours(
+    split: Split, num_nodes: int, seed: int, overrides: dict, device: str = "cpu"
+) -> tuple[np.ndarray, float]:
+    service = NeuralGraphService(device=device)
     started = time.perf_counter()
     vectors = service.train_embeddings(split.train, num_nodes, seed=seed, **overrides)
     return vectors.numpy(), time.perf_counter() - started
@@ -167,7 +170,7 @@ def evaluate(name: str, num_nodes: int, edges: np.ndarray, args: argparse.Namesp
     for seed in range(args.splits):
         split = split_edges(edges, num_nodes, seed)
         pairs = np.concatenate([split.positives, split.negatives])
-        vectors, seconds = run_ours(split, num_nodes, seed, args.overrides)
+        vectors, seconds = run_ours(split, num_nodes, seed, args.overrides, args.device)
         results["ours"].auc.append(split_auc(split, cosine(vectors, pairs)))
         results["ours"].seconds.append(seconds)
         scores, seconds = run_adamic_adar(split, num_nodes, pairs)
@@ -210,13 +213,14 @@ def main() -> None:
     parser.add_argument("--splits", type=int, default=3, help="split seeds per graph")
     parser.add_argument("--pecanpy-python", help="python of the PecanPy environment (omit to skip PecanPy)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu", help="where ours trains")
     args = parser.parse_args()
     args.overrides = parse_overrides(args.overrides)
     logging.basicConfig(level=logging.WARNING)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads on {os.cpu_count()} cores")
     print(f"ours: {Node2VecConfig().with_overrides(**args.overrides)}")
     print(f"load average before: {load()}")
-    warm_up_ours()
+    warm_up_ours(args.device)
     for name, num_nodes, edges in load_graphs(args):
         results = evaluate(name, num_nodes, edges, args)
         report(name, num_nodes, edges, results)
