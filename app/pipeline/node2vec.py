@@ -226,8 +226,9 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
         affine = log_temperature is not None
         if affine:
             temperature = log_temperature.exp()
-            signed = (products * temperature).add_(bias).mul_(signs)
-            ctx.save_for_backward(embedded, nodes, signed, weights, signs, products, temperature)
+            # (temperature * product + bias) * sign in one pass
+            signed = torch.addcmul(bias * signs, products, temperature * signs)
+            ctx.save_for_backward(embedded, nodes, signed, weights, signs, temperature, bias)
         else:
             signed = products.mul_(signs)
             ctx.save_for_backward(embedded, nodes, signed, weights, signs)
@@ -241,13 +242,19 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
         centres_count, dim = weights.shape[1], embedded.shape[2]
         centres, targets = embedded[:, :centres_count], embedded[:, 1:]
         # d softplus(-sign * s) / ds = -sign * sigmoid(-sign * s)
-        grad_scores = torch.sigmoid(-signed).mul_(weights).mul_(signs * -grad_output)
+        slopes = torch.sigmoid(-signed).mul_(weights)
         grad_log_temperature = grad_bias = None
         if ctx.affine:
-            products, temperature = affine
+            temperature, bias = affine
+            # with s = temperature * product + bias: dL/dlog(temperature) = sum dL/ds * (s - bias), and
+            # dL/ds * s = -grad * slope * signed, since sign * sign = 1
+            grad_s_times_s = -grad_output * torch.vdot(slopes.view(-1), signed.view(-1))
+            grad_scores = slopes.mul_(signs * -grad_output)
             grad_bias = grad_scores.sum()
-            grad_log_temperature = (grad_scores * products).sum() * temperature
+            grad_log_temperature = grad_s_times_s - bias * grad_bias
             grad_scores.mul_(temperature)
+        else:
+            grad_scores = slopes.mul_(signs * -grad_output)
         grad_centres = torch.bmm(grad_scores, targets).view(-1, dim)
         grad_targets = torch.bmm(grad_scores.transpose(1, 2), centres).view(-1, dim)
         grad_table = torch.zeros(ctx.table_shape, dtype=embedded.dtype, device=embedded.device)
