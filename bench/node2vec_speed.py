@@ -54,7 +54,7 @@ def describe(seconds: list[float]) -> str:
 def epoch_speed(num_nodes: int, num_edges: int, device: torch.device, repeats: int, epochs: int = 1) -> str:
     edges = torch.from_numpy(synthetic_edges(num_nodes, num_edges, seed=0))
     config = Node2VecConfig()
-    model = build_model(edges, num_nodes, config).to(device)
+    model = build_model(edges, num_nodes, config, device).to(device)
     generator = torch.Generator(device=device).manual_seed(0)
     model.reset_parameters(generator)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)

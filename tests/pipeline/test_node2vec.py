@@ -148,6 +148,38 @@ def test_cosine_loss_and_its_gradients_match_autograd_of_the_reference() -> None
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.parametrize("cosine", [False, True])
+def test_bfloat16_products_give_the_float32_loss_and_gradients_closely(cosine: bool) -> None:
+    edges = torch.tensor([[0, 1, 2, 3, 4, 0], [1, 2, 3, 4, 5, 5]])
+    models = [
+        Node2Vec(
+            edges, 7, embedding_dim=16, walk_length=6, context_size=3, cosine=cosine, bfloat16_products=low
+        )
+        for low in (False, True)
+    ]
+    models[0].reset_parameters(torch.Generator().manual_seed(0))
+    models[1].load_state_dict(models[0].state_dict())
+    with torch.no_grad():
+        for model in models:
+            model.embedding.weight.mul_(30)
+    pos_rw, neg_rw = next(models[0].loader(batch_size=7, generator=torch.Generator().manual_seed(1)))
+    exact, low = (model.loss(pos_rw, neg_rw) for model in models)
+    assert low.dtype == torch.float32
+    assert low.item() == pytest.approx(exact.item(), rel=2e-2)
+    for got, want in zip(
+        torch.autograd.grad(low, list(models[1].parameters())),
+        torch.autograd.grad(exact, list(models[0].parameters())),
+        strict=True,
+    ):
+        assert got.dtype == torch.float32
+        torch.testing.assert_close(got, want, rtol=5e-2, atol=5e-3)
+
+
+def test_bfloat16_products_are_chosen_only_for_a_cpu() -> None:
+    assert node2vec.fast_bfloat16(torch.device("cuda")) is False
+    assert isinstance(node2vec.fast_bfloat16(torch.device("cpu")), bool)
+
+
 def test_cosine_model_gives_unit_vectors_and_learns_its_temperature(service: NeuralGraphService) -> None:
     edges = torch.tensor([[0, 1, 2, 3, 4, 5], [1, 2, 3, 4, 5, 0]])
     model = Node2Vec(edges, 6, embedding_dim=8, walk_length=6, context_size=3, cosine=True)
@@ -199,6 +231,11 @@ def test_isolated_nodes_lean_towards_the_degree_weighted_mean_direction() -> Non
 def test_isolated_alignment_must_be_a_cosine_between_0_and_1(alignment: float) -> None:
     with pytest.raises(ValueError, match="alignment"):
         node2vec.place_isolated_nodes(torch.randn(3, 4), torch.tensor([[0], [1]]), alignment)
+
+
+def test_a_bad_isolated_alignment_is_refused_before_training(service: NeuralGraphService) -> None:
+    with pytest.raises(ValueError, match="isolated_alignment"):
+        service.train_embeddings(np.array([[0], [1]]), 3, isolated_alignment=2.0)
 
 
 def test_a_graph_without_edges_keeps_its_trained_vectors() -> None:
