@@ -64,7 +64,8 @@ def epoch_speed(num_nodes: int, num_edges: int, device: torch.device, repeats: i
         for _ in range(epochs):
             train_epoch(model, optimizer, batch_size, generator)
 
-    return f"batch size {batch_size} nodes: " + describe(timed(run, device, repeats))
+    products = "bfloat16" if model.product_dtype == torch.bfloat16 else "float32"
+    return f"batch size {batch_size} nodes, {products} products: " + describe(timed(run, device, repeats))
 
 
 def walk_speed(num_nodes: int, num_edges: int, device: torch.device, repeats: int, p: float, q: float) -> str:

@@ -38,6 +38,9 @@ CUDA_BATCH_SIZE = 4096
 MIN_CUDA_BATCH_SIZE = 64
 # Small graphs get at least this many optimiser steps per epoch, or one batch per epoch barely moves them.
 MIN_STEPS_PER_EPOCH = 8
+# bfloat16 products pay off on a CPU only in batches of at least this many walks; in smaller ones the
+# conversions and per-call costs outweigh the faster products.
+MIN_BFLOAT16_WALKS = 2048
 # Where the learnt temperature of cosine scores starts (it settles within the first epochs).
 INITIAL_TEMPERATURE = 2.0
 
@@ -313,8 +316,8 @@ class Node2VecConfig:
     # how far nodes without edges lean towards the expected direction of a neighbour
     # (`place_isolated_nodes`); None leaves them as trained. Measured in bench/README.md.
     isolated_alignment: float | None = 0.25
-    # products of the loss in bfloat16 (`Node2Vec`); None: on a CPU with bfloat16 instructions, where it
-    # is several times faster, float32 elsewhere (measured in bench/README.md)
+    # products of the loss in bfloat16 (`Node2Vec`); None: on a CPU with bfloat16 instructions when a batch
+    # holds at least MIN_BFLOAT16_WALKS walks, float32 elsewhere (measured in bench/README.md)
     bfloat16_products: bool | None = None
     batch_size: int | None = None  # start nodes per batch; None picks one for the device
 
@@ -462,7 +465,7 @@ class NeuralGraphService:
         progress: ProgressCallback | None,
     ) -> Tensor:
         """One training run on one device with one batch size."""
-        model = build_model(edges, num_nodes, config, device).to(device)
+        model = build_model(edges, num_nodes, config, device, batch_size).to(device)
         generator = torch.Generator(device=device).manual_seed(seed)
         model.reset_parameters(generator)
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
@@ -517,8 +520,19 @@ def fast_bfloat16(device: torch.device) -> bool:
 
 
 def build_model(
-    edges: Tensor, num_nodes: int, config: Node2VecConfig, device: torch.device | None = None
+    edges: Tensor,
+    num_nodes: int,
+    config: Node2VecConfig,
+    device: torch.device | None = None,
+    batch_size: int | None = None,
 ) -> Node2Vec:
+    """The model for `config`; `device` and `batch_size` (start nodes per batch) decide bfloat16 products
+    when the config leaves them open."""
+    device = device or torch.device("cpu")
+    bfloat16 = config.bfloat16_products
+    if bfloat16 is None:
+        walks = (batch_size or config.batch_size_for(device, num_nodes)) * config.walks_per_node
+        bfloat16 = walks >= MIN_BFLOAT16_WALKS and fast_bfloat16(device)
     return Node2Vec(
         edges,
         num_nodes,
@@ -533,9 +547,7 @@ def build_model(
         undirected=config.undirected,
         centre_power=config.centre_power,
         cosine=config.cosine,
-        bfloat16_products=config.bfloat16_products
-        if config.bfloat16_products is not None
-        else fast_bfloat16(device or torch.device("cpu")),
+        bfloat16_products=bfloat16,
     )
 
 
