@@ -212,10 +212,17 @@ def _window_mask(walk_length: int, context_size: int) -> Tensor:
 def _gather_rows(
     table: Tensor, nodes: Tensor, centres_count: int, dtype: torch.dtype | None
 ) -> tuple[Tensor, Tensor]:
-    """The rows of the window centres [B, C, D] and of the targets [B, T, D], each contiguous (bfloat16
-    products copy strided operands first), in `dtype` when given."""
-    rows = table if dtype is None else table.to(dtype)
+    """The rows of the window centres [B, C, D] and of the targets [B, T, D].
+
+    In float32 the walk's rows are gathered once and both are views of them (the centres are the first
+    walk nodes, the targets all but the first). bfloat16 products copy strided operands first, so in
+    `dtype` the two are gathered apart, each contiguous.
+    """
     dim = table.shape[1]
+    if dtype is None:
+        embedded = table.index_select(0, nodes.reshape(-1)).view(*nodes.shape, dim)
+        return embedded[:, :centres_count], embedded[:, 1:]
+    rows = table.to(dtype)
     centres = rows.index_select(0, nodes[:, :centres_count].reshape(-1)).view(nodes.shape[0], -1, dim)
     targets = rows.index_select(0, nodes[:, 1:].reshape(-1)).view(nodes.shape[0], -1, dim)
     return centres, targets
