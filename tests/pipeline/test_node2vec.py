@@ -70,17 +70,29 @@ def test_property_7_holds_when_training_on_cuda() -> None:
 
 
 def reference_loss(model: Node2Vec, pos_rw: torch.Tensor, neg_rw: torch.Tensor) -> torch.Tensor:
-    """PyG's loss, window by window: mean -log σ(centre · context) + mean -log(1 - σ(centre · noise))."""
-    weight = model.embedding.weight
+    """PyG's loss, window by window: mean -log σ(s(centre, context)) + mean -log(1 - σ(s(centre, noise))),
+    with s the dot product, or temperature * cosine + bias for a cosine model."""
+    if model.cosine:
+        unit = F.normalize(model.embedding.weight, dim=1)
+        temperature, bias = model.log_temperature.exp(), model.bias
+
+        def score(a: int, b: int) -> torch.Tensor:
+            return temperature * (unit[a] @ unit[b]) + bias
+    else:
+        weight = model.embedding.weight
+
+        def score(a: int, b: int) -> torch.Tensor:
+            return weight[a] @ weight[b]
+
     length, context = model.walk_length, model.context_size
     positives, negatives = [], []
     for walk, noise in zip(pos_rw.tolist(), neg_rw.tolist(), strict=True):
         for start in range(length + 2 - context):
-            centre = weight[walk[start]]
+            centre = walk[start]
             for j in range(start + 1, start + context):
-                positives.append(F.logsigmoid(centre @ weight[walk[j]]))
+                positives.append(F.logsigmoid(score(centre, walk[j])))
                 for round_ in range(model.num_negative_samples):
-                    negatives.append(F.logsigmoid(-(centre @ weight[noise[round_ * length + j - 1]])))
+                    negatives.append(F.logsigmoid(-score(centre, noise[round_ * length + j - 1])))
     return -torch.stack(positives).mean() - torch.stack(negatives).mean()
 
 
@@ -111,23 +123,6 @@ def test_loss_gradient_matches_autograd_of_the_reference() -> None:
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-6)
 
 
-def cosine_reference_loss(model: Node2Vec, pos_rw: torch.Tensor, neg_rw: torch.Tensor) -> torch.Tensor:
-    """The same loss with every score taken as temperature * cos(u, v) + bias, by plain autograd."""
-    unit = F.normalize(model.embedding.weight, dim=1)
-    temperature, bias = model.log_temperature.exp(), model.bias
-    length, context = model.walk_length, model.context_size
-    positives, negatives = [], []
-    for walk, noise in zip(pos_rw.tolist(), neg_rw.tolist(), strict=True):
-        for start in range(length + 2 - context):
-            centre = unit[walk[start]]
-            for j in range(start + 1, start + context):
-                positives.append(F.logsigmoid(temperature * (centre @ unit[walk[j]]) + bias))
-                for round_ in range(model.num_negative_samples):
-                    score = temperature * (centre @ unit[noise[round_ * length + j - 1]]) + bias
-                    negatives.append(F.logsigmoid(-score))
-    return -torch.stack(positives).mean() - torch.stack(negatives).mean()
-
-
 def test_cosine_loss_and_its_gradients_match_autograd_of_the_reference() -> None:
     edges = torch.tensor([[0, 1, 2, 3, 0], [1, 2, 3, 4, 4]])
     model = Node2Vec(
@@ -140,7 +135,7 @@ def test_cosine_loss_and_its_gradients_match_autograd_of_the_reference() -> None
     pos_rw, neg_rw = next(model.loader(batch_size=6, generator=torch.Generator().manual_seed(2)))
     parameters = [model.embedding.weight, model.log_temperature, model.bias]
     ours = model.loss(pos_rw, neg_rw)
-    expected = cosine_reference_loss(model, pos_rw, neg_rw)
+    expected = reference_loss(model, pos_rw, neg_rw)
     assert ours.item() == pytest.approx(expected.item(), rel=1e-5)
     for got, want in zip(
         torch.autograd.grad(ours, parameters), torch.autograd.grad(expected, parameters), strict=True
