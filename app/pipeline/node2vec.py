@@ -71,7 +71,8 @@ class Node2Vec(nn.Module):
             search throws away. Trained on cosines, all of it is in the directions.
         bfloat16_products: take the batched products of the loss (scores and the two gradient products)
             in bfloat16 with float32 accumulation; the table, the optimiser and the gradient sums stay
-            float32. On processors with bfloat16 instructions that is several times faster than float32.
+            float32. On processors with bfloat16 instructions the products run several times faster; the
+            conversions take back part of that, so it pays off in large batches (MIN_BFLOAT16_WALKS).
 
     The embedding table gets a dense gradient (train it with `torch.optim.Adam`): scattering rows into a
     dense buffer is the fast path on both devices, and the table is small next to the batches.
