@@ -41,6 +41,11 @@ MIN_STEPS_PER_EPOCH = 8
 # bfloat16 products pay off on a CPU only in batches of at least this many walks; in smaller ones the
 # conversions and per-call costs outweigh the faster products.
 MIN_BFLOAT16_WALKS = 2048
+# Walks per chunk of the loss on a CPU (`_WalkChunks`): small enough for a chunk's rows, scores and
+# gradients to stay in cache from one step of the computation to the next.
+CPU_CHUNK_WALKS = 256
+# Walks drawn at once by `Node2Vec.loader` (≈ 4 MB of walks of 20 steps).
+WALKS_PER_DRAW = 24_576
 # Where the learnt temperature of cosine scores starts (it settles within the first epochs).
 INITIAL_TEMPERATURE = 2.0
 
@@ -106,7 +111,16 @@ class Node2Vec(nn.Module):
         noise = degree.pow(negative_power)
         self.register_buffer("noise_cdf", (noise.cumsum(0) / noise.sum()).float(), persistent=False)
         self.register_buffer("centre_weight", degree.pow(centre_power).float(), persistent=False)
-        self.register_buffer("window_weight", _window_mask(walk_length, context_size), persistent=False)
+        mask = _window_mask(walk_length, context_size)
+        self.register_buffer("window_weight", mask, persistent=False)
+        # [C, T] weights of the pairs of one window, contexts then negatives: each of the
+        # num_negative_samples rounds of negatives counts 1 / num_negative_samples
+        rounds = num_negative_samples
+        pair_weight = torch.cat([mask, (mask / rounds).repeat(1, rounds)], 1)
+        self.register_buffer("pair_weight", pair_weight, persistent=False)
+        signs = torch.ones(pair_weight.shape[1])
+        signs[walk_length:] = -1.0
+        self.register_buffer("pair_sign", signs, persistent=False)
         self.num_nodes = num_nodes
         self.embedding_dim = embedding_dim
         self.walk_length = walk_length
@@ -140,14 +154,26 @@ class Node2Vec(nn.Module):
     def loader(
         self, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None
     ) -> Iterator[tuple[Tensor, Tensor]]:
-        """One epoch of `(pos_rw, neg_rw)` batches; each batch covers `batch_size` start nodes."""
+        """One epoch of `(pos_rw, neg_rw)` batches; each batch covers `batch_size` start nodes.
+
+        Walks and negatives are drawn for several batches at once (up to WALKS_PER_DRAW walks): each
+        step of the walker is a handful of tensor operations whatever the number of walkers, so on
+        small graphs drawing batch by batch costs more in calls than in walking.
+        """
         device = self.rowptr.device
         if shuffle:
             order = torch.randperm(self.num_nodes, generator=generator, device=device)
         else:
             order = torch.arange(self.num_nodes, device=device)
-        for batch in order.split(max(batch_size, 1)):
-            yield self.pos_sample(batch, generator), self.neg_sample(batch, generator)
+        batches = order.split(max(batch_size, 1))
+        per_draw = max(1, WALKS_PER_DRAW // (max(batch_size, 1) * self.walks_per_node))
+        for first in range(0, len(batches), per_draw):
+            group = batches[first : first + per_draw]
+            starts = torch.cat([batch.repeat(self.walks_per_node) for batch in group])
+            sizes = [batch.numel() * self.walks_per_node for batch in group]
+            walks = self.walker.walk(starts, self.walk_length, generator)
+            noise = self._noise((starts.numel(), self.num_negative_samples * self.walk_length), generator)
+            yield from zip(walks.split(sizes), noise.split(sizes), strict=True)
 
     def pos_sample(self, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Random walks, `walks_per_node` from each node of `batch`: [len(batch) * walks_per_node, L + 1]."""
@@ -160,6 +186,9 @@ class Node2Vec(nn.Module):
         walk node j in every window that reaches j, which gives each positive pair its own negatives.
         """
         shape = (batch.numel() * self.walks_per_node, self.num_negative_samples * self.walk_length)
+        return self._noise(shape, generator)
+
+    def _noise(self, shape: tuple[int, int], generator: torch.Generator | None) -> Tensor:
         device = self.noise_cdf.device
         if self.uniform_noise:
             return torch.randint(self.num_nodes, shape, generator=generator, device=device)
@@ -170,21 +199,15 @@ class Node2Vec(nn.Module):
         """Mean negative log-likelihood of the positive pairs plus that of the negative pairs, as in PyG
         (means weighted by `centre_power`; pairs scored by cosine when `cosine` is set)."""
         centres_count = self.window_weight.shape[0]
-        pair_weights = self.centre_weight[pos_rw[:, :centres_count]].unsqueeze(-1) * self.window_weight
-        total = pair_weights.sum()
-        rounds = self.num_negative_samples
-        weights = torch.cat([pair_weights / total, (pair_weights / (total * rounds)).repeat(1, 1, rounds)], 2)
-        signs = torch.ones(weights.shape[2], device=weights.device)
-        signs[self.walk_length :] = -1.0
+        centre_weights = self.centre_weight[pos_rw[:, :centres_count]]
+        # both terms are means over the pairs' weights: of a batch's positive pairs, and of its negative
+        # pairs (num_negative_samples times as many, each weighted 1 / num_negative_samples)
+        centre_weights = centre_weights / (centre_weights @ self.window_weight.sum(1)).sum()
         nodes = torch.cat([pos_rw, neg_rw], dim=1)
-        dtype = self.product_dtype
-        if not self.cosine:
-            return _WindowedSkipGramLoss.apply(
-                self.embedding.weight, nodes, weights, signs, None, None, dtype
-            )
-        table = F.normalize(self.embedding.weight, dim=1)
+        scores = (self.log_temperature, self.bias) if self.cosine else (None, None)
+        table = F.normalize(self.embedding.weight, dim=1) if self.cosine else self.embedding.weight
         return _WindowedSkipGramLoss.apply(
-            table, nodes, weights, signs, self.log_temperature, self.bias, dtype
+            table, nodes, centre_weights, self.pair_weight, self.pair_sign, *scores, self.product_dtype
         )
 
     @property
@@ -210,37 +233,61 @@ def _window_mask(walk_length: int, context_size: int) -> Tensor:
     return ((j > i) & (j < i + context_size)).float()
 
 
-def _gather_rows(
-    table: Tensor, nodes: Tensor, centres_count: int, dtype: torch.dtype | None
-) -> tuple[Tensor, Tensor]:
-    """The rows of the window centres [B, C, D] and of the targets [B, T, D].
+class _WalkChunks:
+    """Chunks of a batch's walks with the embedding rows of their window centres and targets.
 
-    In float32 the walk's rows are gathered once and both are views of them (the centres are the first
-    walk nodes, the targets all but the first). bfloat16 products copy strided operands first, so in
-    `dtype` the two are gathered apart, each contiguous.
+    `rows` is the table the rows are gathered from (in the product type); `nodes` [B, 1 + T] holds per walk
+    its nodes 0..L followed by its negatives: the first C nodes are the window centres, and the T nodes
+    after node 0 the targets (contexts, then negatives). The rows are gathered into buffers that every
+    chunk reuses, so a batch allocates a few chunk-sized buffers instead of one batch-sized tensor per
+    step of the computation; on a CPU this keeps a chunk in cache from its gather to its scatter. In
+    float32 a walk's rows are gathered once and centres and targets are views of them; bfloat16 products
+    copy strided operands first, so in bfloat16 the two are gathered apart, each contiguous.
     """
-    dim = table.shape[1]
-    if dtype is None:
-        embedded = table.index_select(0, nodes.reshape(-1)).view(*nodes.shape, dim)
-        return embedded[:, :centres_count], embedded[:, 1:]
-    rows = table.to(dtype)
-    centres = rows.index_select(0, nodes[:, :centres_count].reshape(-1)).view(nodes.shape[0], -1, dim)
-    targets = rows.index_select(0, nodes[:, 1:].reshape(-1)).view(nodes.shape[0], -1, dim)
-    return centres, targets
+
+    def __init__(self, rows: Tensor, nodes: Tensor, centres_count: int) -> None:
+        self.rows, self.nodes, self.centres_count = rows, nodes, centres_count
+        walks, width = nodes.shape
+        self.size = walks if rows.device.type == "cuda" else max(1, min(walks, CPU_CHUNK_WALKS))
+        self.shared = rows.dtype == torch.float32
+        dim, size = rows.shape[1], self.size
+        if self.shared:
+            self.walk_rows = rows.new_empty(size, width, dim)
+        else:
+            self.centre_rows = rows.new_empty(size, centres_count, dim)
+            self.target_rows = rows.new_empty(size, width - 1, dim)
+
+    def __iter__(self) -> Iterator[tuple[slice, Tensor, Tensor]]:
+        """(walks, centres [n, C, D], targets [n, T, D]) per chunk; each chunk overwrites the last."""
+        rows, nodes, count, dim = self.rows, self.nodes, self.centres_count, self.rows.shape[1]
+        for start in range(0, nodes.shape[0], self.size):
+            walks = slice(start, min(start + self.size, nodes.shape[0]))
+            chunk = nodes[walks]
+            n = chunk.shape[0]
+            if self.shared:
+                gathered = self.walk_rows[:n]
+                torch.index_select(rows, 0, chunk.reshape(-1), out=gathered.view(-1, dim))
+                yield walks, gathered[:, :count], gathered[:, 1:]
+            else:
+                centres, targets = self.centre_rows[:n], self.target_rows[:n]
+                torch.index_select(rows, 0, chunk[:, :count].reshape(-1), out=centres.view(-1, dim))
+                torch.index_select(rows, 0, chunk[:, 1:].reshape(-1), out=targets.view(-1, dim))
+                yield walks, centres, targets
 
 
 class _WindowedSkipGramLoss(torch.autograd.Function):
-    """Skip-gram loss of whole walks with a hand-written backward: three batched products per batch.
+    """Skip-gram loss of whole walks with a hand-written backward: three batched products per chunk.
 
-    table: [N, D] embedding table; nodes: [B, 1 + T], per walk its nodes 0..L followed by its negatives;
-    the first C nodes are the window centres, and the T nodes after node 0 the targets (contexts, then
-    negatives). weights: [B, C, T] pair weights, each of the two terms already divided by its total so
-    that the loss is the sum of two weighted means; signs: [T], +1 for context columns and -1 for negative
-    columns. A pair's score is the product of its rows, or `exp(log_temperature) * product + bias` when
-    those two scalars are given (None: plain products). Rows are gathered once per batch (centres and
-    contexts share them) and the gradient is scattered back with `index_add_`, which on a CPU is several
-    times faster than embedding's backward. With `product_dtype` (bfloat16) the rows are gathered and
-    multiplied in that type; scores and gradients are float32 again before anything is summed.
+    table: [N, D] embedding table; nodes: [B, 1 + T] (see `_WalkChunks`); centre_weights: [B, C], the weight
+    of each window; pair_weights: [C, T], the weight of each pair within a window (zero where a target is
+    outside the window); signs: [T], +1 for context columns and -1 for negative columns. The loss is
+    sum(centre weight * pair weight * softplus(-sign * score)). A pair's score is the product of its rows,
+    or `exp(log_temperature) * product + bias` when those two scalars are given (None: plain products).
+    Every window of a walk is scored by one batched product of its rows, and the gradient is scattered
+    back with `index_add_`, which on a CPU is several times faster than embedding's backward. With
+    `product_dtype` (bfloat16) the rows are gathered and multiplied in that type; scores and gradients are
+    float32 again before anything is summed. Only the signed scores [B, C, T] are kept for the backward,
+    which gathers the rows again.
     """
 
     @staticmethod
@@ -248,54 +295,89 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
         ctx,
         table: Tensor,
         nodes: Tensor,
-        weights: Tensor,
+        centre_weights: Tensor,
+        pair_weights: Tensor,
         signs: Tensor,
         log_temperature: Tensor | None,
         bias: Tensor | None,
         product_dtype: torch.dtype | None = None,
     ) -> Tensor:
-        centres, targets = _gather_rows(table, nodes, weights.shape[1], product_dtype)
-        products = torch.bmm(centres, targets.transpose(1, 2)).to(table.dtype)
+        rows = table if product_dtype is None else table.to(product_dtype)
+        walks, (centres_count, targets_count) = nodes.shape[0], pair_weights.shape
+        chunks = _WalkChunks(rows, nodes, centres_count)
+        products = rows.new_empty(chunks.size, centres_count, targets_count)
+        signed = table.new_empty(walks, centres_count, targets_count)
         affine = log_temperature is not None
         if affine:
             temperature = log_temperature.exp()
-            # (temperature * product + bias) * sign in one pass
-            signed = torch.addcmul(bias * signs, products, temperature * signs)
-            ctx.save_for_backward(centres, targets, nodes, signed, weights, signs, temperature, bias)
-        else:
-            signed = products.mul_(signs)
-            ctx.save_for_backward(centres, targets, nodes, signed, weights, signs)
+            scale, shift = temperature * signs, bias * signs
+        loss = table.new_zeros(())
+        for walk_slice, centres, targets in chunks:
+            scores = products[: centres.shape[0]]
+            torch.bmm(centres, targets.transpose(1, 2), out=scores)
+            chunk_signed = signed[walk_slice]
+            if affine:  # (temperature * product + bias) * sign in one pass
+                torch.addcmul(shift, scores, scale, out=chunk_signed)
+            else:
+                torch.mul(scores, signs, out=chunk_signed)
+            # softplus(-x) = -logsigmoid(x)
+            window_terms = F.logsigmoid(chunk_signed).mul_(pair_weights).sum(2)
+            loss -= torch.vdot(window_terms.view(-1), centre_weights[walk_slice].reshape(-1))
+        saved = (temperature, bias) if affine else ()
+        ctx.save_for_backward(rows, nodes, signed, centre_weights, pair_weights, signs, *saved)
         ctx.affine = affine
         ctx.table_shape, ctx.table_dtype = table.shape, table.dtype
-        # softplus(-x) = -logsigmoid(x), one pass fewer; the weighted sum as one dot product
-        return -torch.vdot(F.logsigmoid(signed).view(-1), weights.reshape(-1))
+        return loss
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        centres, targets, nodes, signed, weights, signs, *affine = ctx.saved_tensors
-        centres_count, dim = weights.shape[1], centres.shape[2]
+        rows, nodes, signed, centre_weights, pair_weights, signs, *affine = ctx.saved_tensors
+        centres_count, dim = pair_weights.shape[0], rows.shape[1]
+        chunks = _WalkChunks(rows, nodes, centres_count)
+        grad_table = torch.zeros(ctx.table_shape, dtype=ctx.table_dtype, device=rows.device)
         # d softplus(-sign * s) / ds = -sign * sigmoid(-sign * s)
-        slopes = torch.sigmoid(-signed).mul_(weights)
-        grad_log_temperature = grad_bias = None
+        slope_signs = signs * -grad_output
         if ctx.affine:
             temperature, bias = affine
-            # with s = temperature * product + bias: dL/dlog(temperature) = sum dL/ds * (s - bias), and
-            # dL/ds * s = -grad * slope * signed, since sign * sign = 1
-            grad_s_times_s = -grad_output * torch.vdot(slopes.view(-1), signed.view(-1))
-            grad_scores = slopes.mul_(signs * -grad_output)
-            grad_bias = grad_scores.sum()
-            grad_log_temperature = grad_s_times_s - bias * grad_bias
-            grad_scores.mul_(temperature)
+            grad_bias = grad_s_times_s = grad_output.new_zeros(())
+        size, targets_count = chunks.size, pair_weights.shape[1]
+        grad_scores = rows.new_empty(size, centres_count, targets_count)
+        grad_centres = rows.new_empty(size, centres_count, dim)
+        grad_targets = rows.new_empty(size, targets_count, dim)
+        grad_rows = grad_table.new_empty(size, nodes.shape[1], dim)
+        for walk_slice, centres, targets in chunks:
+            n = centres.shape[0]
+            chunk_signed = signed[walk_slice]
+            slopes = torch.sigmoid(chunk_signed.neg()).mul_(pair_weights)
+            slopes.mul_(centre_weights[walk_slice].unsqueeze(2))
+            if ctx.affine:
+                # with s = temperature * product + bias: dL/dlog(temperature) = sum dL/ds * (s - bias),
+                # and dL/ds * s = -grad * slope * signed, since sign * sign = 1
+                grad_s_times_s = grad_s_times_s - grad_output * torch.vdot(
+                    slopes.view(-1), chunk_signed.view(-1)
+                )
+                slopes.mul_(slope_signs)
+                grad_bias = grad_bias + slopes.sum()
+                slopes.mul_(temperature)
+            else:
+                slopes.mul_(slope_signs)
+            chunk_scores = grad_scores[:n]
+            chunk_scores.copy_(slopes)
+            torch.bmm(chunk_scores, targets, out=grad_centres[:n])
+            torch.bmm(chunk_scores.transpose(1, 2), centres, out=grad_targets[:n])
+            # a walk node that is both a centre and a target gets one row: node 0 is only a centre,
+            # nodes 1 .. C - 1 are both, the rest only targets
+            chunk_rows = grad_rows[:n]
+            chunk_rows[:, 0].copy_(grad_centres[:n, 0])
+            chunk_rows[:, 1:].copy_(grad_targets[:n])
+            chunk_rows[:, 1:centres_count].add_(grad_centres[:n, 1:])
+            grad_table.index_add_(0, nodes[walk_slice].reshape(-1), chunk_rows.view(-1, dim))
+        grad_log_temperature = None
+        if ctx.affine:
+            grad_log_temperature, grad_bias = grad_s_times_s - bias * grad_bias, grad_bias
         else:
-            grad_scores = slopes.mul_(signs * -grad_output)
-        grad_scores = grad_scores.to(centres.dtype)
-        table_dtype = ctx.table_dtype
-        grad_centres = torch.bmm(grad_scores, targets).view(-1, dim).to(table_dtype)
-        grad_targets = torch.bmm(grad_scores.transpose(1, 2), centres).view(-1, dim).to(table_dtype)
-        grad_table = torch.zeros(ctx.table_shape, dtype=table_dtype, device=centres.device)
-        grad_table.index_add_(0, nodes[:, :centres_count].reshape(-1), grad_centres)
-        grad_table.index_add_(0, nodes[:, 1:].reshape(-1), grad_targets)
-        return grad_table, None, None, None, grad_log_temperature, grad_bias, None
+            grad_bias = None
+        return grad_table, None, None, None, None, grad_log_temperature, grad_bias, None
 
 
 @dataclass(frozen=True)

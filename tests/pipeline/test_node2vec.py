@@ -111,7 +111,9 @@ def test_loss_equals_pyg_windowed_loss(negatives: int) -> None:
     )
 
 
-def test_loss_gradient_matches_autograd_of_the_reference() -> None:
+@pytest.mark.parametrize("chunk", [256, 4, 1])
+def test_loss_gradient_matches_autograd_of_the_reference(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(node2vec, "CPU_CHUNK_WALKS", chunk)  # 6 walks: one chunk, or 4 + 2, or 6 of 1
     edges = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
     model = Node2Vec(edges, 6, embedding_dim=4, walk_length=5, context_size=3, num_negative_samples=2)
     model.reset_parameters(torch.Generator().manual_seed(1))
@@ -123,7 +125,11 @@ def test_loss_gradient_matches_autograd_of_the_reference() -> None:
     torch.testing.assert_close(ours, expected, rtol=1e-4, atol=1e-6)
 
 
-def test_cosine_loss_and_its_gradients_match_autograd_of_the_reference() -> None:
+@pytest.mark.parametrize("chunk", [256, 4])
+def test_cosine_loss_and_its_gradients_match_autograd_of_the_reference(
+    chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(node2vec, "CPU_CHUNK_WALKS", chunk)
     edges = torch.tensor([[0, 1, 2, 3, 0], [1, 2, 3, 4, 4]])
     model = Node2Vec(
         edges, 6, embedding_dim=4, walk_length=5, context_size=3, num_negative_samples=2, cosine=True
@@ -143,8 +149,11 @@ def test_cosine_loss_and_its_gradients_match_autograd_of_the_reference() -> None
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("cosine", [False, True])
-def test_bfloat16_products_give_the_float32_loss_and_gradients_closely(cosine: bool) -> None:
+@pytest.mark.parametrize(("cosine", "chunk"), [(False, 256), (True, 256), (True, 3)])
+def test_bfloat16_products_give_the_float32_loss_and_gradients_closely(
+    cosine: bool, chunk: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(node2vec, "CPU_CHUNK_WALKS", chunk)  # 7 walks: one chunk, or 3 + 3 + 1
     edges = torch.tensor([[0, 1, 2, 3, 4, 0], [1, 2, 3, 4, 5, 5]])
     models = [
         Node2Vec(
