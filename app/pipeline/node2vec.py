@@ -113,14 +113,12 @@ class Node2Vec(nn.Module):
         self.register_buffer("centre_weight", degree.pow(centre_power).float(), persistent=False)
         mask = _window_mask(walk_length, context_size)
         self.register_buffer("window_weight", mask, persistent=False)
-        # [C, T] weights of the pairs of one window, contexts then negatives: each of the
-        # num_negative_samples rounds of negatives counts 1 / num_negative_samples
+        # the pairs of a window: its contexts (sign +1), then each of the num_negative_samples rounds of
+        # negatives (sign -1), a round counting 1 / num_negative_samples
         rounds = num_negative_samples
-        pair_weight = torch.cat([mask, (mask / rounds).repeat(1, rounds)], 1)
-        self.register_buffer("pair_weight", pair_weight, persistent=False)
-        signs = torch.ones(pair_weight.shape[1])
-        signs[walk_length:] = -1.0
-        self.register_buffer("pair_sign", signs, persistent=False)
+        slot_weight = torch.tensor([1.0] + [1.0 / rounds] * rounds)
+        self.register_buffer("slot_weight", slot_weight, persistent=False)
+        self.register_buffer("slot_sign", torch.tensor([1.0] + [-1.0] * rounds), persistent=False)
         self.num_nodes = num_nodes
         self.embedding_dim = embedding_dim
         self.walk_length = walk_length
@@ -207,7 +205,14 @@ class Node2Vec(nn.Module):
         scores = (self.log_temperature, self.bias) if self.cosine else (None, None)
         table = F.normalize(self.embedding.weight, dim=1) if self.cosine else self.embedding.weight
         return _WindowedSkipGramLoss.apply(
-            table, nodes, centre_weights, self.pair_weight, self.pair_sign, *scores, self.product_dtype
+            table,
+            nodes,
+            centre_weights,
+            self.slot_weight,
+            self.slot_sign,
+            self.context_size - 1,
+            *scores,
+            self.product_dtype,
         )
 
     @property
@@ -278,16 +283,21 @@ class _WalkChunks:
 class _WindowedSkipGramLoss(torch.autograd.Function):
     """Skip-gram loss of whole walks with a hand-written backward: three batched products per chunk.
 
-    table: [N, D] embedding table; nodes: [B, 1 + T] (see `_WalkChunks`); centre_weights: [B, C], the weight
-    of each window; pair_weights: [C, T], the weight of each pair within a window (zero where a target is
-    outside the window); signs: [T], +1 for context columns and -1 for negative columns. The loss is
-    sum(centre weight * pair weight * softplus(-sign * score)). A pair's score is the product of its rows,
-    or `exp(log_temperature) * product + bias` when those two scalars are given (None: plain products).
-    Every window of a walk is scored by one batched product of its rows, and the gradient is scattered
-    back with `index_add_`, which on a CPU is several times faster than embedding's backward. With
-    `product_dtype` (bfloat16) the rows are gathered and multiplied in that type; scores and gradients are
-    float32 again before anything is summed. Only the signed scores [B, C, T] are kept for the backward,
-    which gathers the rows again.
+    table: [N, D] embedding table; nodes: [B, 1 + T] (see `_WalkChunks`), T = L * (1 + R) targets: walk
+    nodes 1..L, then R rounds of L negatives; centre_weights: [B, C], the weight of each window;
+    slot_weights, slot_signs: [1 + R], the weight and sign of the pairs of each slot (slot 0: the contexts,
+    sign +1; slot r: negative round r, sign -1). Window i pairs centre i with the W = `window` targets
+    i .. i + W - 1 of every slot. The loss is sum(centre weight * slot weight * softplus(-sign * score)).
+    A pair's score is the product of its rows, or `exp(log_temperature) * product + bias` when those two
+    scalars are given (None: plain products).
+
+    Every centre of a walk is multiplied with every target by one batched product ([C, T] scores, two more
+    products for the gradient); of those scores only the band of the windows is used, [1 + R, C, W] (45%
+    with the defaults), and everything else is computed on the band alone, taken as a strided view. The
+    gradient is scattered back with `index_add_`, which on a CPU is several times faster than embedding's
+    backward. With `product_dtype` (bfloat16) the rows are gathered and multiplied in that type; scores
+    and gradients are float32 again before anything is summed. Only the signed band scores are kept for
+    the backward, which gathers the rows again.
     """
 
     @staticmethod
@@ -296,73 +306,79 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
         table: Tensor,
         nodes: Tensor,
         centre_weights: Tensor,
-        pair_weights: Tensor,
-        signs: Tensor,
+        slot_weights: Tensor,
+        slot_signs: Tensor,
+        window: int,
         log_temperature: Tensor | None,
         bias: Tensor | None,
         product_dtype: torch.dtype | None = None,
     ) -> Tensor:
         rows = table if product_dtype is None else table.to(product_dtype)
-        walks, (centres_count, targets_count) = nodes.shape[0], pair_weights.shape
+        walks, centres_count = centre_weights.shape
+        targets_count = nodes.shape[1] - 1
+        slots = slot_weights.numel()
         chunks = _WalkChunks(rows, nodes, centres_count)
         products = rows.new_empty(chunks.size, centres_count, targets_count)
-        signed = table.new_empty(walks, centres_count, targets_count)
+        signed = table.new_empty(walks, slots, centres_count, window)
+        signs = slot_signs.view(-1, 1, 1)
         affine = log_temperature is not None
         if affine:
             temperature = log_temperature.exp()
             scale, shift = temperature * signs, bias * signs
+        # weight of each window of each slot: [B, 1 + R, C, 1]
+        weights = (centre_weights.unsqueeze(1) * slot_weights.view(1, -1, 1)).unsqueeze(3)
         loss = table.new_zeros(())
         for walk_slice, centres, targets in chunks:
             scores = products[: centres.shape[0]]
             torch.bmm(centres, targets.transpose(1, 2), out=scores)
+            band = _band(scores, slots, window)
             chunk_signed = signed[walk_slice]
             if affine:  # (temperature * product + bias) * sign in one pass
-                torch.addcmul(shift, scores, scale, out=chunk_signed)
+                torch.addcmul(shift, band, scale, out=chunk_signed)
             else:
-                torch.mul(scores, signs, out=chunk_signed)
+                torch.mul(band, signs, out=chunk_signed)
             # softplus(-x) = -logsigmoid(x)
-            window_terms = F.logsigmoid(chunk_signed).mul_(pair_weights).sum(2)
-            loss -= torch.vdot(window_terms.view(-1), centre_weights[walk_slice].reshape(-1))
+            loss -= F.logsigmoid(chunk_signed).mul_(weights[walk_slice]).sum()
         saved = (temperature, bias) if affine else ()
-        ctx.save_for_backward(rows, nodes, signed, centre_weights, pair_weights, signs, *saved)
+        ctx.save_for_backward(rows, nodes, signed, weights, signs, *saved)
         ctx.affine = affine
         ctx.table_shape, ctx.table_dtype = table.shape, table.dtype
+        ctx.targets_count = targets_count
         return loss
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
-        rows, nodes, signed, centre_weights, pair_weights, signs, *affine = ctx.saved_tensors
-        centres_count, dim = pair_weights.shape[0], rows.shape[1]
+        rows, nodes, signed, weights, signs, *affine = ctx.saved_tensors
+        _, slots, centres_count, window = signed.shape
+        targets_count, dim = ctx.targets_count, rows.shape[1]
         chunks = _WalkChunks(rows, nodes, centres_count)
         grad_table = torch.zeros(ctx.table_shape, dtype=ctx.table_dtype, device=rows.device)
         # d softplus(-sign * s) / ds = -sign * sigmoid(-sign * s)
-        slope_signs = signs * -grad_output
+        factor = signs * -grad_output
         if ctx.affine:
             temperature, bias = affine
+            factor = factor * temperature
             grad_bias = grad_s_times_s = grad_output.new_zeros(())
-        size, targets_count = chunks.size, pair_weights.shape[1]
-        grad_scores = rows.new_empty(size, centres_count, targets_count)
+        size = chunks.size
+        # the band is all that is written: the scores outside it keep their zero gradient
+        grad_scores = rows.new_zeros(size, centres_count, targets_count)
         grad_centres = rows.new_empty(size, centres_count, dim)
         grad_targets = rows.new_empty(size, targets_count, dim)
         grad_rows = grad_table.new_empty(size, nodes.shape[1], dim)
         for walk_slice, centres, targets in chunks:
             n = centres.shape[0]
             chunk_signed = signed[walk_slice]
-            slopes = torch.sigmoid(chunk_signed.neg()).mul_(pair_weights)
-            slopes.mul_(centre_weights[walk_slice].unsqueeze(2))
+            slopes = torch.sigmoid(chunk_signed.neg()).mul_(weights[walk_slice])
             if ctx.affine:
                 # with s = temperature * product + bias: dL/dlog(temperature) = sum dL/ds * (s - bias),
                 # and dL/ds * s = -grad * slope * signed, since sign * sign = 1
-                grad_s_times_s = grad_s_times_s - grad_output * torch.vdot(
-                    slopes.view(-1), chunk_signed.view(-1)
-                )
-                slopes.mul_(slope_signs)
+                grad_s_times_s = grad_s_times_s - torch.vdot(slopes.view(-1), chunk_signed.view(-1))
+                slopes.mul_(factor)
                 grad_bias = grad_bias + slopes.sum()
-                slopes.mul_(temperature)
             else:
-                slopes.mul_(slope_signs)
+                slopes.mul_(factor)
             chunk_scores = grad_scores[:n]
-            chunk_scores.copy_(slopes)
+            _band(chunk_scores, slots, window).copy_(slopes)
             torch.bmm(chunk_scores, targets, out=grad_centres[:n])
             torch.bmm(chunk_scores.transpose(1, 2), centres, out=grad_targets[:n])
             # a walk node that is both a centre and a target gets one row: node 0 is only a centre,
@@ -374,10 +390,24 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
             grad_table.index_add_(0, nodes[walk_slice].reshape(-1), chunk_rows.view(-1, dim))
         grad_log_temperature = None
         if ctx.affine:
-            grad_log_temperature, grad_bias = grad_s_times_s - bias * grad_bias, grad_bias
+            # the gradients were taken with respect to temperature * product: undo that for the bias
+            grad_bias = grad_bias / temperature
+            grad_log_temperature = grad_output * grad_s_times_s - bias * grad_bias
         else:
             grad_bias = None
-        return grad_table, None, None, None, None, grad_log_temperature, grad_bias, None
+        return grad_table, None, None, None, None, None, grad_log_temperature, grad_bias, None
+
+
+def _band(scores: Tensor, slots: int, window: int) -> Tensor:
+    """The [n, slots, C, W] view of [n, C, T] scores that holds the pairs of the windows: centre i with
+    targets i .. i + W - 1 of each slot of T / slots targets."""
+    walks, centres_count, targets_count = scores.shape
+    stride = scores.stride()
+    return scores.as_strided(
+        (walks, slots, centres_count, window),
+        (stride[0], targets_count // slots, stride[1] + 1, 1),
+        scores.storage_offset(),
+    )
 
 
 @dataclass(frozen=True)
