@@ -2,10 +2,11 @@
 
 `Node2Vec` keeps the semantics of PyTorch Geometric's model (one embedding table, positive windows taken
 from random walks, negatives drawn from a noise distribution, `loader()` / `loss()` / `forward()`), in a
-formulation that is fast on a CPU as well as on a GPU: each batch gathers the embeddings of its walks and
-negatives once and scores every window of every walk with one batched matrix product (two more for the
-gradient), where PyG gathers every window apart. By default pairs are scored by a learnt temperature times
-their cosine plus a learnt bias rather than by PyG's dot product, since cosine is what the search ranks by.
+formulation that is fast on a CPU as well as on a GPU: the embeddings of a walk and its negatives are
+gathered once and every window of the walk is scored by one batched matrix product (two more for the
+gradient), where PyG gathers every window apart; on a CPU the walks of a batch go through this in chunks
+that stay in cache. By default pairs are scored by a learnt temperature times their cosine plus a learnt
+bias rather than by PyG's dot product, since cosine is what the search ranks by.
 
 `NeuralGraphService` is what the worker calls: it picks the device, trains, reports progress per epoch,
 retries a CUDA out-of-memory with half the batch and then on the CPU, frees GPU memory after every job,
