@@ -372,12 +372,11 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
             slopes = torch.sigmoid(chunk_signed.neg()).mul_(weights[walk_slice])
             if ctx.affine:
                 # with s = temperature * product + bias: dL/dlog(temperature) = sum dL/ds * (s - bias),
-                # and dL/ds * s = -grad * slope * signed, since sign * sign = 1
+                # and dL/ds * s = -grad * slope * signed, since sign * sign = 1 (grad applied at the end)
                 grad_s_times_s = grad_s_times_s - torch.vdot(slopes.view(-1), chunk_signed.view(-1))
-                slopes.mul_(factor)
+            slopes.mul_(factor)
+            if ctx.affine:
                 grad_bias = grad_bias + slopes.sum()
-            else:
-                slopes.mul_(factor)
             chunk_scores = grad_scores[:n]
             _band(chunk_scores, slots, window).copy_(slopes)
             torch.bmm(chunk_scores, targets, out=grad_centres[:n])
