@@ -27,7 +27,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic_graph import synthetic_edges
 
-from app.pipeline.node2vec import Node2VecConfig, build_model, resolve_device, train_epoch
+from app.pipeline.node2vec import (
+    Node2VecConfig,
+    build_model,
+    make_optimizer,
+    resolve_device,
+    train_epoch,
+)
 from app.pipeline.walker import CsrGraph, RandomWalker
 
 
@@ -57,7 +63,7 @@ def epoch_speed(num_nodes: int, num_edges: int, device: torch.device, repeats: i
     model = build_model(edges, num_nodes, config, device).to(device)
     generator = torch.Generator(device=device).manual_seed(0)
     model.reset_parameters(generator)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    optimizer = make_optimizer(model, config.lr)
     batch_size = config.batch_size_for(device, num_nodes)
 
     def run() -> None:
