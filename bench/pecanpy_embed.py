@@ -12,8 +12,8 @@ anew on every call (≈ 6 s on a 2-core machine, more than the walks and the ski
 graph together). That cost is PecanPy's, but it is compilation, not training, so it is reported apart:
 the steps of `simulate_walks` are taken here one by one and its kernel run twice with the same closures,
 the first run compiling (`graph_jit_s` is its excess over the second) and not timed, the second, with
-the same seed and hence the same walks, timed. A tiny graph is walked first for the kernels that compile only once
-(`jit_s`). `total_s` = reading the graph + the timed walks + Word2Vec.
+the same seed and hence the same walks, timed. A tiny graph is walked first for the kernels that compile
+only once (`jit_s`). `total_s` = reading the graph + the timed walks + Word2Vec.
 """
 
 from __future__ import annotations
@@ -101,8 +101,12 @@ def main() -> None:
     for node in model.wv.index_to_key:  # nodes without training edges keep a zero vector
         vectors[int(node)] = model.wv[node]
     np.save(args.out, vectors)
-    timings = {"jit_s": jit, "graph_jit_s": graph_jit, "walks_s": walked - started}
-    timings["word2vec_s"] = finished - walked
+    timings = {
+        "jit_s": jit,
+        "graph_jit_s": graph_jit,
+        "walks_s": walked - started,
+        "word2vec_s": finished - walked,
+    }
     print(json.dumps({**timings, "total_s": finished - started}))
 
 

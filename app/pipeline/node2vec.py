@@ -273,12 +273,11 @@ class _WalkChunks:
 
     `rows` is the table the rows are gathered from (in the product type); `nodes` [B, 1 + T] holds per walk
     its nodes 0..L followed by its negatives: the first C nodes are the window centres, and the T nodes
-    after node 0 the targets (contexts, then negatives). The rows are gathered into buffers that every
-    chunk reuses, so a batch allocates a few chunk-sized buffers instead of one batch-sized tensor per
-    step of the computation (buffers taken from `scratch`, so that batches reuse them too); on a CPU this
-    keeps a chunk in cache from its gather to its scatter. In
-    float32 a walk's rows are gathered once and centres and targets are views of them; bfloat16 products
-    copy strided operands first, so in bfloat16 the two are gathered apart, each contiguous.
+    after node 0 the targets (contexts, then negatives). The rows are gathered into chunk-sized buffers
+    from `scratch`, which every chunk and every batch reuses; on a CPU a chunk stays in cache from its
+    gather to its scatter. In float32 a walk's rows are gathered once and centres and targets are views
+    of them; bfloat16 products copy strided operands first, so in bfloat16 the two are gathered apart,
+    each contiguous.
     """
 
     def __init__(self, rows: Tensor, nodes: Tensor, centres_count: int, scratch: _Scratch) -> None:
