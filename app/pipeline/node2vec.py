@@ -5,7 +5,9 @@ from random walks, negatives drawn from a noise distribution, `loader()` / `loss
 formulation that is fast on a CPU as well as on a GPU: the embeddings of a walk and its negatives are
 gathered once and every window of the walk is scored by one batched matrix product (two more for the
 gradient), where PyG gathers every window apart; on a CPU the walks of a batch go through this in chunks
-that stay in cache. By default pairs are scored by a learnt temperature times their cosine plus a learnt
+that stay in cache. On a small graph a batch holds more window pairs than the graph has node pairs: there
+the same loss is taken from a table of pair weights, all node pairs scored by one product of the table with
+itself (`pair_table`). By default pairs are scored by a learnt temperature times their cosine plus a learnt
 bias rather than by PyG's dot product, since cosine is what the search ranks by.
 
 `NeuralGraphService` is what the worker calls: it picks the device, trains, reports progress per epoch,
@@ -42,6 +44,10 @@ MIN_STEPS_PER_EPOCH = 8
 # bfloat16 products pay off on a CPU only in batches of at least this many walks; in smaller ones the
 # conversions and per-call costs outweigh the faster products.
 MIN_BFLOAT16_WALKS = 2048
+# The loss is taken from a table of pair weights (`Node2Vec(pair_table=True)`) on a CPU while the graph has
+# at most this many node pairs per walk of a batch: up to there the [N, N] table costs less than scoring
+# every window of every walk (measured on graphs of 21 to 2,000 nodes, bench/README.md).
+PAIR_TABLE_CELLS_PER_WALK = 600
 # Walks per chunk of the loss on a CPU (`_WalkChunks`): small enough for a chunk's rows, scores and
 # gradients to stay in cache from one step of the computation to the next.
 CPU_CHUNK_WALKS = 256
@@ -79,6 +85,11 @@ class Node2Vec(nn.Module):
             in bfloat16 with float32 accumulation; the table, the optimiser and the gradient sums stay
             float32. On processors with bfloat16 instructions the products run several times faster; the
             conversions take back part of that, so it pays off in large batches (MIN_BFLOAT16_WALKS).
+        pair_table: compute the same loss from a table of pair weights: the weights of a batch's pairs
+            are summed per (centre, target) node pair into two [N, N] tables, and all N² scores are taken
+            by one product of the embedding table with itself (`_PairTableLoss`). On a small graph a
+            batch holds more pairs than the graph has node pairs, and the table costs a fraction of
+            scoring every window of every walk. `bfloat16_products` does not apply to it.
 
     The embedding table gets a dense gradient (train it with `torch.optim.Adam`): scattering rows into a
     dense buffer is the fast path on both devices, and the table is small next to the batches.
@@ -100,6 +111,7 @@ class Node2Vec(nn.Module):
         centre_power: float = 0.0,
         cosine: bool = False,
         bfloat16_products: bool = False,
+        pair_table: bool = False,
     ) -> None:
         super().__init__()
         if not 2 <= context_size <= walk_length + 1:
@@ -120,6 +132,13 @@ class Node2Vec(nn.Module):
         slot_weight = torch.tensor([1.0] + [1.0 / rounds] * rounds)
         self.register_buffer("slot_weight", slot_weight, persistent=False)
         self.register_buffer("slot_sign", torch.tensor([1.0] + [-1.0] * rounds), persistent=False)
+        # where each slot's pairs go in the pair table (`_pair_weights`): contexts in the first [N, N]
+        # table, the negatives of every round in the second; and the slot weights spread over a window
+        self.register_buffer(
+            "slot_offset", torch.tensor([0] + [num_nodes * num_nodes] * rounds), persistent=False
+        )
+        window = context_size - 1
+        self.register_buffer("slot_window", slot_weight.view(-1, 1).repeat(1, window), persistent=False)
         self.num_nodes = num_nodes
         self.embedding_dim = embedding_dim
         self.walk_length = walk_length
@@ -132,6 +151,7 @@ class Node2Vec(nn.Module):
         self.embedding = nn.Embedding(num_nodes, embedding_dim)
         self.cosine = cosine
         self.product_dtype = torch.bfloat16 if bfloat16_products else None
+        self.pair_table = pair_table
         if cosine:
             self.log_temperature = nn.Parameter(torch.tensor(math.log(INITIAL_TEMPERATURE)))
             self.bias = nn.Parameter(torch.zeros(()))
@@ -203,9 +223,12 @@ class Node2Vec(nn.Module):
         # both terms are means over the pairs' weights: of a batch's positive pairs, and of its negative
         # pairs (num_negative_samples times as many, each weighted 1 / num_negative_samples)
         centre_weights = centre_weights / (centre_weights @ self.window_weight.sum(1)).sum()
-        nodes = torch.cat([pos_rw, neg_rw], dim=1)
         scores = (self.log_temperature, self.bias) if self.cosine else (None, None)
         table = F.normalize(self.embedding.weight, dim=1) if self.cosine else self.embedding.weight
+        if self.pair_table:
+            pairs = self._pair_weights(pos_rw, neg_rw, centre_weights)
+            return _PairTableLoss.apply(table, pairs, *scores, self._scratch)
+        nodes = torch.cat([pos_rw, neg_rw], dim=1)
         return _WindowedSkipGramLoss.apply(
             table,
             nodes,
@@ -217,6 +240,34 @@ class Node2Vec(nn.Module):
             self.product_dtype,
             self._scratch,
         )
+
+    def _pair_weights(self, pos_rw: Tensor, neg_rw: Tensor, centre_weights: Tensor) -> Tensor:
+        """[2, N, N]: at [0, u, v] the summed weights of the batch's pairs of centre u and context v, at
+        [1, u, v] those of its pairs of centre u and noise node v (`centre_weights`: [B, C] per window).
+        The table is a work buffer that the next call overwrites."""
+        walks, centres_count = centre_weights.shape
+        slots, window = self.slot_window.shape
+        targets = torch.cat([pos_rw[:, 1:], neg_rw], dim=1)
+        # key of a pair: slot offset + centre * N + target, for the [B, slots, C, W] pairs of the windows
+        centre_keys = torch.add(
+            self.slot_offset.view(1, slots, 1, 1),
+            pos_rw[:, :centres_count].view(walks, 1, centres_count, 1),
+            alpha=self.num_nodes,
+        )
+        shape = (walks, slots, centres_count, window)
+        keys = torch.add(
+            _window_targets(targets, slots, centres_count, window),
+            centre_keys,
+            out=self._scratch.take("pair_keys", shape, targets),
+        )
+        weights = torch.mul(
+            centre_weights.view(walks, 1, centres_count, 1),
+            self.slot_window.view(1, slots, 1, window),
+            out=self._scratch.take("pair_key_weights", shape, centre_weights),
+        )
+        table = self._scratch.take("pairs", (2 * self.num_nodes * self.num_nodes,), weights).zero_()
+        table.index_add_(0, keys.view(-1), weights.view(-1))
+        return table.view(2, self.num_nodes, self.num_nodes)
 
     @property
     def walker(self) -> RandomWalker:
@@ -430,6 +481,76 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
         return grad_table, None, None, None, None, None, grad_log_temperature, grad_bias, None, None
 
 
+class _PairTableLoss(torch.autograd.Function):
+    """Skip-gram loss of a batch from its table of pair weights: one product of the table with itself.
+
+    table: [N, D] embedding table; pairs: [2, N, N], the summed weights of the batch's positive pairs
+    (centre u, context v) at [0, u, v] and of its negative pairs (centre u, noise v) at [1, u, v]. With P and
+    Q the two and s = table @ table.T the scores of all node pairs (`exp(log_temperature) * s + bias` when
+    those scalars are given), the loss is sum(P * softplus(-s) + Q * softplus(s)): what
+    `_WindowedSkipGramLoss` sums pair by pair, with every pair of nodes scored once however often the
+    batch holds it. Since softplus(s) = softplus(-s) + s, it is sum(Q * s) - sum((P + Q) * logsigmoid(s)),
+    and its gradient with respect to s is G = (P + Q) * sigmoid(s) - P.
+
+    The gradients are taken in the forward, while the [N, N] scores are at hand, and only they are kept
+    for the backward; so every [N, N] array, `pairs` included (it is overwritten), is a work buffer from
+    `scratch` that the next batch reuses.
+    """
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx,
+        table: Tensor,
+        pairs: Tensor,
+        log_temperature: Tensor | None,
+        bias: Tensor | None,
+        scratch: _Scratch,
+    ) -> Tensor:
+        size = (table.shape[0], table.shape[0])
+        products = torch.mm(table, table.T, out=scratch.take("pair_products", size, table))
+        affine = log_temperature is not None
+        scores = products
+        if affine:
+            temperature = log_temperature.exp()
+            scores = torch.addcmul(bias, products, temperature, out=scratch.take("pair_scores", size, table))
+        positive, negative = pairs
+        loss = torch.vdot(negative.view(-1), scores.view(-1))
+        total = negative.add_(positive)
+        work = scratch.take("pair_work", size, table)
+        loss = loss - torch.vdot(total.view(-1), F.logsigmoid(scores, out=work).view(-1))
+        ctx.affine = affine
+        if not any(ctx.needs_input_grad):
+            return loss
+        grad_scores = torch.sigmoid(scores, out=work).mul_(total).sub_(positive)
+        # score (u, v) holds row u and row v: the table's gradient gathers both ways
+        grad_table = torch.mm(grad_scores, table).addmm_(grad_scores.T, table)
+        if affine:
+            grad_log_temperature = torch.vdot(grad_scores.view(-1), products.view(-1)) * temperature
+            ctx.save_for_backward(grad_table.mul_(temperature), grad_log_temperature, grad_scores.sum())
+        else:
+            ctx.save_for_backward(grad_table)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
+        grads = [grad * grad_output for grad in ctx.saved_tensors]
+        if not ctx.affine:
+            return grads[0], None, None, None, None
+        grad_table, grad_log_temperature, grad_bias = grads
+        return grad_table, None, grad_log_temperature, grad_bias, None
+
+
+def _window_targets(targets: Tensor, slots: int, centres_count: int, window: int) -> Tensor:
+    """The [B, slots, C, W] view of [B, T] targets (`slots` runs of T / slots) that holds, per slot, the
+    targets i .. i + W - 1 of the window of centre i."""
+    walks, targets_count = targets.shape
+    return targets.as_strided(
+        (walks, slots, centres_count, window),
+        (targets.stride(0), targets_count // slots, 1, 1),
+        targets.storage_offset(),
+    )
+
+
 def _band(scores: Tensor, slots: int, window: int) -> Tensor:
     """The [n, slots, C, W] view of [n, C, T] scores that holds the pairs of the windows: centre i with
     targets i .. i + W - 1 of each slot of T / slots targets."""
@@ -471,6 +592,9 @@ class Node2VecConfig:
     # products of the loss in bfloat16 (`Node2Vec`); None: on a CPU with bfloat16 instructions when a batch
     # holds at least MIN_BFLOAT16_WALKS walks, float32 elsewhere (measured in bench/README.md)
     bfloat16_products: bool | None = None
+    # the loss from a table of pair weights (`Node2Vec`); None: on a CPU when the graph has at most
+    # PAIR_TABLE_CELLS_PER_WALK node pairs per walk of a batch, scoring walk by walk elsewhere
+    pair_table: bool | None = None
     batch_size: int | None = None  # start nodes per batch; None picks one for the device
 
     def __post_init__(self) -> None:
@@ -679,12 +803,15 @@ def build_model(
     batch_size: int | None = None,
 ) -> Node2Vec:
     """The model for `config`; `device` and `batch_size` (start nodes per batch) decide bfloat16 products
-    when the config leaves them open."""
+    and the pair table when the config leaves them open."""
     device = device or torch.device("cpu")
+    walks = (batch_size or config.batch_size_for(device, num_nodes)) * config.walks_per_node
+    pair_table = config.pair_table
+    if pair_table is None:
+        pair_table = device.type == "cpu" and num_nodes * num_nodes <= PAIR_TABLE_CELLS_PER_WALK * walks
     bfloat16 = config.bfloat16_products
     if bfloat16 is None:
-        walks = (batch_size or config.batch_size_for(device, num_nodes)) * config.walks_per_node
-        bfloat16 = walks >= MIN_BFLOAT16_WALKS and fast_bfloat16(device)
+        bfloat16 = not pair_table and walks >= MIN_BFLOAT16_WALKS and fast_bfloat16(device)
     return Node2Vec(
         edges,
         num_nodes,
@@ -700,6 +827,7 @@ def build_model(
         centre_power=config.centre_power,
         cosine=config.cosine,
         bfloat16_products=bfloat16,
+        pair_table=pair_table,
     )
 
 

@@ -96,10 +96,19 @@ def reference_loss(model: Node2Vec, pos_rw: torch.Tensor, neg_rw: torch.Tensor) 
     return -torch.stack(positives).mean() - torch.stack(negatives).mean()
 
 
+@pytest.mark.parametrize("pair_table", [False, True])
 @pytest.mark.parametrize("negatives", [1, 3])
-def test_loss_equals_pyg_windowed_loss(negatives: int) -> None:
+def test_loss_equals_pyg_windowed_loss(negatives: int, pair_table: bool) -> None:
     edges = torch.tensor([[0, 1, 2, 3, 4, 0], [1, 2, 3, 4, 5, 5]])
-    model = Node2Vec(edges, 7, embedding_dim=8, walk_length=6, context_size=3, num_negative_samples=negatives)
+    model = Node2Vec(
+        edges,
+        7,
+        embedding_dim=8,
+        walk_length=6,
+        context_size=3,
+        num_negative_samples=negatives,
+        pair_table=pair_table,
+    )
     generator = torch.Generator().manual_seed(0)
     model.reset_parameters(generator)
     with torch.no_grad():
@@ -111,11 +120,21 @@ def test_loss_equals_pyg_windowed_loss(negatives: int) -> None:
     )
 
 
-@pytest.mark.parametrize("chunk", [256, 4, 1])
-def test_loss_gradient_matches_autograd_of_the_reference(chunk: int, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(("chunk", "pair_table"), [(256, False), (4, False), (1, False), (256, True)])
+def test_loss_gradient_matches_autograd_of_the_reference(
+    chunk: int, pair_table: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(node2vec, "CPU_CHUNK_WALKS", chunk)  # 6 walks: one chunk, or 4 + 2, or 6 of 1
     edges = torch.tensor([[0, 1, 2, 3], [1, 2, 3, 4]])
-    model = Node2Vec(edges, 6, embedding_dim=4, walk_length=5, context_size=3, num_negative_samples=2)
+    model = Node2Vec(
+        edges,
+        6,
+        embedding_dim=4,
+        walk_length=5,
+        context_size=3,
+        num_negative_samples=2,
+        pair_table=pair_table,
+    )
     model.reset_parameters(torch.Generator().manual_seed(1))
     with torch.no_grad():
         model.embedding.weight.mul_(20)
@@ -140,14 +159,21 @@ def test_batches_of_changing_size_reuse_the_work_buffers_without_leftovers(
         assert_cosine_loss_matches_the_reference(model, pos_rw, neg_rw)
 
 
-@pytest.mark.parametrize("chunk", [256, 4])
+@pytest.mark.parametrize(("chunk", "pair_table"), [(256, False), (4, False), (256, True)])
 def test_cosine_loss_and_its_gradients_match_autograd_of_the_reference(
-    chunk: int, monkeypatch: pytest.MonkeyPatch
+    chunk: int, pair_table: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(node2vec, "CPU_CHUNK_WALKS", chunk)
     edges = torch.tensor([[0, 1, 2, 3, 0], [1, 2, 3, 4, 4]])
     model = Node2Vec(
-        edges, 6, embedding_dim=4, walk_length=5, context_size=3, num_negative_samples=2, cosine=True
+        edges,
+        6,
+        embedding_dim=4,
+        walk_length=5,
+        context_size=3,
+        num_negative_samples=2,
+        cosine=True,
+        pair_table=pair_table,
     )
     model.reset_parameters(torch.Generator().manual_seed(1))
     with torch.no_grad():
@@ -199,6 +225,45 @@ def test_bfloat16_products_give_the_float32_loss_and_gradients_closely(
     ):
         assert got.dtype == torch.float32
         torch.testing.assert_close(got, want, rtol=5e-2, atol=5e-3)
+
+
+def test_pair_table_and_walk_by_walk_loss_train_alike() -> None:
+    """Ten optimiser steps of the two forms from the same start on the same batches end in the same place."""
+    edges = torch.tensor([[0, 1, 2, 3, 4, 5, 0, 2], [1, 2, 3, 4, 5, 6, 6, 5]])
+    models = [
+        Node2Vec(edges, 8, embedding_dim=8, walk_length=6, context_size=3, cosine=True) for _ in range(2)
+    ]
+    models[1].pair_table = True
+    models[0].reset_parameters(torch.Generator().manual_seed(3))
+    models[1].load_state_dict(models[0].state_dict())
+    generator = torch.Generator().manual_seed(4)
+    batches = [next(models[0].loader(batch_size=4, generator=generator)) for _ in range(10)]
+    for model in models:
+        optimizer = node2vec.make_optimizer(model, lr=0.05)
+        for pos_rw, neg_rw in batches:
+            optimizer.zero_grad()
+            model.loss(pos_rw, neg_rw).backward()
+            optimizer.step()
+    walk_by_walk, pair_table = (list(model.parameters()) for model in models)
+    for got, want in zip(pair_table, walk_by_walk, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("num_nodes", "device", "expected"),
+    [(80, "cpu", True), (600, "cpu", True), (3000, "cpu", False), (80, "cuda", False)],
+)
+def test_the_pair_table_is_chosen_for_small_graphs_on_a_cpu(
+    num_nodes: int, device: str, expected: bool
+) -> None:
+    edges = torch.stack([torch.arange(num_nodes - 1), torch.arange(1, num_nodes)])
+    config = node2vec.Node2VecConfig()
+    model = node2vec.build_model(edges, num_nodes, config, torch.device(device))
+    assert model.pair_table is expected
+    if expected:
+        assert model.product_dtype is None  # bfloat16 products belong to the walk-by-walk form
+    forced = node2vec.build_model(edges, num_nodes, config.with_overrides(pair_table=not expected))
+    assert forced.pair_table is not expected
 
 
 def test_bfloat16_products_are_chosen_only_for_a_cpu() -> None:
