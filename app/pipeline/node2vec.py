@@ -218,16 +218,12 @@ class Node2Vec(nn.Module):
     def loss(self, pos_rw: Tensor, neg_rw: Tensor) -> Tensor:
         """Mean negative log-likelihood of the positive pairs plus that of the negative pairs, as in PyG
         (means weighted by `centre_power`; pairs scored by cosine when `cosine` is set)."""
-        centres_count = self.window_weight.shape[0]
-        centre_weights = self.centre_weight[pos_rw[:, :centres_count]]
-        # both terms are means over the pairs' weights: of a batch's positive pairs, and of its negative
-        # pairs (num_negative_samples times as many, each weighted 1 / num_negative_samples)
-        centre_weights = centre_weights / (centre_weights @ self.window_weight.sum(1)).sum()
+        centre_weights = self._centre_weights(pos_rw)
         scores = (self.log_temperature, self.bias) if self.cosine else (None, None)
-        table = F.normalize(self.embedding.weight, dim=1) if self.cosine else self.embedding.weight
         if self.pair_table:
             pairs = self._pair_weights(pos_rw, neg_rw, centre_weights)
-            return _PairTableLoss.apply(table, pairs, *scores, self._scratch)
+            return _PairTableLoss.apply(self.embedding.weight, pairs, *scores, self._scratch)
+        table = F.normalize(self.embedding.weight, dim=1) if self.cosine else self.embedding.weight
         nodes = torch.cat([pos_rw, neg_rw], dim=1)
         return _WindowedSkipGramLoss.apply(
             table,
@@ -240,6 +236,33 @@ class Node2Vec(nn.Module):
             self.product_dtype,
             self._scratch,
         )
+
+    def loss_with_gradients(self, pos_rw: Tensor, neg_rw: Tensor) -> Tensor:
+        """The batch's `loss`, detached, with its gradients in the parameters' `.grad` (replacing what was
+        there): what `loss(...).backward()` leaves after zeroed gradients. With the pair table the
+        gradients are taken in closed form and autograd is left out; otherwise autograd takes them."""
+        if not self.pair_table:
+            for parameter in self.parameters():
+                parameter.grad = None
+            loss = self.loss(pos_rw, neg_rw)
+            loss.backward()
+            return loss.detach()
+        with torch.no_grad():
+            pairs = self._pair_weights(pos_rw, neg_rw, self._centre_weights(pos_rw))
+            scores = (self.log_temperature, self.bias) if self.cosine else (None, None)
+            loss, grads = _pair_table_loss(self.embedding.weight, pairs, *scores, self._scratch)
+            parameters = [self.embedding.weight, *scores] if self.cosine else [self.embedding.weight]
+            for parameter, grad in zip(parameters, grads, strict=True):
+                parameter.grad = grad
+        return loss
+
+    def _centre_weights(self, pos_rw: Tensor) -> Tensor:
+        """[B, C]: the weight of each window of each walk, all of a batch's positive pairs weighing 1."""
+        centres_count = self.window_weight.shape[0]
+        centre_weights = self.centre_weight[pos_rw[:, :centres_count]]
+        # both terms are means over the pairs' weights: of a batch's positive pairs, and of its negative
+        # pairs (num_negative_samples times as many, each weighted 1 / num_negative_samples)
+        return centre_weights / (centre_weights @ self.window_weight.sum(1)).sum()
 
     def _pair_weights(self, pos_rw: Tensor, neg_rw: Tensor, centre_weights: Tensor) -> Tensor:
         """[2, N, N]: at [0, u, v] the summed weights of the batch's pairs of centre u and context v, at
@@ -481,60 +504,84 @@ class _WindowedSkipGramLoss(torch.autograd.Function):
         return grad_table, None, None, None, None, None, grad_log_temperature, grad_bias, None, None
 
 
-class _PairTableLoss(torch.autograd.Function):
-    """Skip-gram loss of a batch from its table of pair weights: one product of the table with itself.
+def _pair_table_loss(
+    weight: Tensor,
+    pairs: Tensor,
+    log_temperature: Tensor | None,
+    bias: Tensor | None,
+    scratch: _Scratch,
+    gradients: bool = True,
+) -> tuple[Tensor, list[Tensor]]:
+    """Skip-gram loss of a batch from its table of pair weights, and its gradients: one product of the table
+    with itself.
 
-    table: [N, D] embedding table; pairs: [2, N, N], the summed weights of the batch's positive pairs
-    (centre u, context v) at [0, u, v] and of its negative pairs (centre u, noise v) at [1, u, v]. With P and
-    Q the two and s = table @ table.T the scores of all node pairs (`exp(log_temperature) * s + bias` when
-    those scalars are given), the loss is sum(P * softplus(-s) + Q * softplus(s)): what
-    `_WindowedSkipGramLoss` sums pair by pair, with every pair of nodes scored once however often the
-    batch holds it. Since softplus(s) = softplus(-s) + s, it is sum(Q * s) - sum((P + Q) * logsigmoid(s)),
-    and its gradient with respect to s is G = (P + Q) * sigmoid(s) - P.
+    weight: [N, D] embedding table; pairs: [2, N, N], the summed weights of the batch's positive pairs
+    (centre u, context v) at [0, u, v] and of its negative pairs (centre u, noise v) at [1, u, v]. With P
+    and Q the two and s = table @ table.T the scores of all node pairs, the loss is
+    sum(P * softplus(-s) + Q * softplus(s)): what `_WindowedSkipGramLoss` sums pair by pair, with every
+    pair of nodes scored once however often the batch holds it. Since softplus(s) = softplus(-s) + s, it
+    is sum(Q * s) - sum((P + Q) * logsigmoid(s)), and its gradient with respect to s is
+    G = (P + Q) * sigmoid(s) - P. When `log_temperature` and `bias` are given the table is `weight` with
+    unit rows and the scores are `exp(log_temperature) * s + bias` (cosine scores); otherwise the table is
+    `weight` and the scores are s.
 
-    The gradients are taken in the forward, while the [N, N] scores are at hand, and only they are kept
-    for the backward; so every [N, N] array, `pairs` included (it is overwritten), is a work buffer from
-    `scratch` that the next batch reuses.
+    Returns the loss and, with `gradients`, those of `weight` (then of `log_temperature` and `bias`),
+    taken while the [N, N] scores are at hand; every [N, N] array, `pairs` included (it is overwritten),
+    is a work buffer from `scratch` that the next batch reuses.
     """
+    affine = log_temperature is not None
+    table = weight
+    if affine:  # as F.normalize: rows over max(norm, 1e-12)
+        norms = torch.linalg.vector_norm(weight, dim=1, keepdim=True).clamp_min_(1e-12)
+        table = weight / norms
+    size = (table.shape[0], table.shape[0])
+    products = torch.mm(table, table.T, out=scratch.take("pair_products", size, table))
+    scores = products
+    if affine:
+        temperature = log_temperature.exp()
+        scores = torch.addcmul(bias, products, temperature, out=scratch.take("pair_scores", size, table))
+    positive, negative = pairs
+    loss = torch.vdot(negative.view(-1), scores.view(-1))
+    total = negative.add_(positive)
+    work = scratch.take("pair_work", size, table)
+    loss = loss - torch.vdot(total.view(-1), F.logsigmoid(scores, out=work).view(-1))
+    if not gradients:
+        return loss, []
+    grad_scores = torch.sigmoid(scores, out=work).mul_(total).sub_(positive)
+    # score (u, v) holds row u and row v: the table's gradient gathers both ways
+    grad_table = torch.mm(grad_scores, table).addmm_(grad_scores.T, table)
+    if not affine:
+        return loss, [grad_table]
+    grad_log_temperature = torch.vdot(grad_scores.view(-1), products.view(-1)) * temperature
+    grad_table.mul_(temperature)
+    # through the normalisation: the part of each row's gradient along the row drops out
+    along = (grad_table * table).sum(1, keepdim=True)
+    grad_weight = grad_table.addcmul_(table, along, value=-1).div_(norms)
+    return loss, [grad_weight, grad_log_temperature, grad_scores.sum()]
+
+
+class _PairTableLoss(torch.autograd.Function):
+    """`_pair_table_loss` for autograd: the gradients are taken in the forward and kept for the backward."""
 
     @staticmethod
     def forward(  # type: ignore[override]
         ctx,
-        table: Tensor,
+        weight: Tensor,
         pairs: Tensor,
         log_temperature: Tensor | None,
         bias: Tensor | None,
         scratch: _Scratch,
     ) -> Tensor:
-        size = (table.shape[0], table.shape[0])
-        products = torch.mm(table, table.T, out=scratch.take("pair_products", size, table))
-        affine = log_temperature is not None
-        scores = products
-        if affine:
-            temperature = log_temperature.exp()
-            scores = torch.addcmul(bias, products, temperature, out=scratch.take("pair_scores", size, table))
-        positive, negative = pairs
-        loss = torch.vdot(negative.view(-1), scores.view(-1))
-        total = negative.add_(positive)
-        work = scratch.take("pair_work", size, table)
-        loss = loss - torch.vdot(total.view(-1), F.logsigmoid(scores, out=work).view(-1))
-        ctx.affine = affine
-        if not any(ctx.needs_input_grad):
-            return loss
-        grad_scores = torch.sigmoid(scores, out=work).mul_(total).sub_(positive)
-        # score (u, v) holds row u and row v: the table's gradient gathers both ways
-        grad_table = torch.mm(grad_scores, table).addmm_(grad_scores.T, table)
-        if affine:
-            grad_log_temperature = torch.vdot(grad_scores.view(-1), products.view(-1)) * temperature
-            ctx.save_for_backward(grad_table.mul_(temperature), grad_log_temperature, grad_scores.sum())
-        else:
-            ctx.save_for_backward(grad_table)
+        loss, grads = _pair_table_loss(
+            weight, pairs, log_temperature, bias, scratch, gradients=any(ctx.needs_input_grad)
+        )
+        ctx.save_for_backward(*grads)
         return loss
 
     @staticmethod
     def backward(ctx, grad_output: Tensor) -> tuple[Tensor | None, ...]:  # type: ignore[override]
         grads = [grad * grad_output for grad in ctx.saved_tensors]
-        if not ctx.affine:
+        if len(grads) == 1:
             return grads[0], None, None, None, None
         grad_table, grad_log_temperature, grad_bias = grads
         return grad_table, None, grad_log_temperature, grad_bias, None
@@ -847,11 +894,9 @@ def train_epoch(
     model.train()
     total, batches = torch.zeros((), device=model.rowptr.device), 0
     for pos_rw, neg_rw in model.loader(batch_size, shuffle=True, generator=generator):
-        optimizer.zero_grad(set_to_none=True)
-        loss = model.loss(pos_rw, neg_rw)
-        loss.backward()
+        loss = model.loss_with_gradients(pos_rw, neg_rw)
         optimizer.step()
-        total += loss.detach()  # summed on the device: no GPU synchronisation per batch
+        total += loss  # summed on the device: no GPU synchronisation per batch
         batches += 1
     return total.item() / max(batches, 1)
 

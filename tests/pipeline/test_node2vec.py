@@ -249,6 +249,28 @@ def test_pair_table_and_walk_by_walk_loss_train_alike() -> None:
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("pair_table", [False, True])
+@pytest.mark.parametrize("cosine", [False, True])
+def test_loss_with_gradients_leaves_what_backward_leaves(pair_table: bool, cosine: bool) -> None:
+    edges = torch.tensor([[0, 1, 2, 3, 4, 0], [1, 2, 3, 4, 5, 5]])
+    model = Node2Vec(
+        edges, 7, embedding_dim=8, walk_length=6, context_size=3, cosine=cosine, pair_table=pair_table
+    )
+    model.reset_parameters(torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.embedding.weight.mul_(30)
+    pos_rw, neg_rw = next(model.loader(batch_size=7, generator=torch.Generator().manual_seed(1)))
+    parameters = list(model.parameters())
+    expected = torch.autograd.grad(model.loss(pos_rw, neg_rw), parameters)
+    for parameter in parameters:
+        parameter.grad = torch.full_like(parameter, 5.0)  # left from an earlier batch: replaced
+    loss = model.loss_with_gradients(pos_rw, neg_rw)
+    assert not loss.requires_grad
+    assert loss.item() == pytest.approx(model.loss(pos_rw, neg_rw).item(), rel=1e-6)
+    for parameter, want in zip(parameters, expected, strict=True):
+        torch.testing.assert_close(parameter.grad, want, rtol=1e-5, atol=1e-7)
+
+
 @pytest.mark.parametrize(
     ("num_nodes", "device", "expected"),
     [(80, "cpu", True), (600, "cpu", True), (3000, "cpu", False), (80, "cuda", False)],
