@@ -89,6 +89,13 @@ class RandomWalker:
         self.q = q
         self._degree = graph.degree()
         self._keys = graph.edge_keys() if self.biased else None
+        # what a uniform step draws from: the CSR lists, plus a list of one (the node itself) for every
+        # node without out-edges, so that one gather serves all walkers
+        stuck = self._degree == 0
+        nodes = torch.arange(graph.num_nodes, device=graph.device)
+        self._step_col = torch.cat([graph.col, nodes[stuck]])
+        self._step_start = torch.where(stuck, graph.num_edges + torch.cumsum(stuck, 0) - 1, graph.rowptr[:-1])
+        self._step_degree = self._degree.clamp_min(1)
 
     @property
     def biased(self) -> bool:
@@ -109,14 +116,11 @@ class RandomWalker:
         return torch.stack(nodes, dim=1)
 
     def _uniform_step(self, current: Tensor, generator: torch.Generator | None) -> Tensor:
-        degree = self._degree[current]
+        degree = self._step_degree[current]
         draw = torch.rand(current.shape, generator=generator, device=current.device)
-        # float rounding may give `degree` itself for huge degrees; clamp keeps the draw in range
-        offset = torch.minimum((draw * degree).long(), (degree - 1).clamp_min(0))
-        if self.graph.num_edges == 0:
-            return current.clone()
-        neighbour = self.graph.col[(self.graph.rowptr[current] + offset).clamp_max(self.graph.num_edges - 1)]
-        return torch.where(degree > 0, neighbour, current)
+        # float rounding may give `degree` itself for huge degrees; the minimum keeps the draw in range
+        offset = torch.minimum((draw * degree).long(), degree - 1)
+        return self._step_col[self._step_start[current] + offset]
 
     def _biased_step(self, previous: Tensor, current: Tensor, generator: torch.Generator | None) -> Tensor:
         weights = torch.tensor([1.0 / self.p, 1.0, 1.0 / self.q], device=current.device)
