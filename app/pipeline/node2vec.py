@@ -46,8 +46,8 @@ MIN_STEPS_PER_EPOCH = 8
 MIN_BFLOAT16_WALKS = 2048
 # The loss is taken from a table of pair weights (`Node2Vec(pair_table=True)`) on a CPU while the graph has
 # at most this many node pairs per walk of a batch: up to there the [N, N] table costs less than scoring
-# every window of every walk (measured on graphs of 21 to 2,000 nodes, bench/README.md).
-PAIR_TABLE_CELLS_PER_WALK = 600
+# every window of every walk (measured on graphs of 21 to 1,600 nodes, bench/README.md).
+PAIR_TABLE_CELLS_PER_WALK = 800
 # Walks per chunk of the loss on a CPU (`_WalkChunks`): small enough for a chunk's rows, scores and
 # gradients to stay in cache from one step of the computation to the next.
 CPU_CHUNK_WALKS = 256

@@ -273,7 +273,7 @@ def test_loss_with_gradients_leaves_what_backward_leaves(pair_table: bool, cosin
 
 @pytest.mark.parametrize(
     ("num_nodes", "device", "expected"),
-    [(80, "cpu", True), (600, "cpu", True), (3000, "cpu", False), (80, "cuda", False)],
+    [(80, "cpu", True), (1000, "cpu", True), (1100, "cpu", False), (3000, "cpu", False), (80, "cuda", False)],
 )
 def test_the_pair_table_is_chosen_for_small_graphs_on_a_cpu(
     num_nodes: int, device: str, expected: bool
