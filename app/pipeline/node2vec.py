@@ -87,7 +87,7 @@ class Node2Vec(nn.Module):
             conversions take back part of that, so it pays off in large batches (MIN_BFLOAT16_WALKS).
         pair_table: compute the same loss from a table of pair weights: the weights of a batch's pairs
             are summed per (centre, target) node pair into two [N, N] tables, and all N² scores are taken
-            by one product of the embedding table with itself (`_PairTableLoss`). On a small graph a
+            by one product of the embedding table with itself (`_pair_table_loss`). On a small graph a
             batch holds more pairs than the graph has node pairs, and the table costs a fraction of
             scoring every window of every walk. `bfloat16_products` does not apply to it.
 
