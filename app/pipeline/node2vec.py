@@ -17,6 +17,7 @@ and returns a CPU float32 tensor with one row per node.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import math
 import secrets
@@ -48,6 +49,9 @@ MIN_BFLOAT16_WALKS = 2048
 # at most this many node pairs per walk of a batch: up to there the [N, N] table costs less than scoring
 # every window of every walk (measured on graphs of 21 to 1,600 nodes, bench/README.md).
 PAIR_TABLE_CELLS_PER_WALK = 800
+# Bytes of pair tables built at once by `Node2Vec.pair_loader` (8 N² per batch): small enough to stay in
+# cache until each batch's loss reads its table (32 MB slowed typeorm-src and g-sqlalchemy by a quarter).
+PAIR_TABLES_BYTES = 2 * 2**20
 # Walks per chunk of the loss on a CPU (`_WalkChunks`): small enough for a chunk's rows, scores and
 # gradients to stay in cache from one step of the computation to the next.
 CPU_CHUNK_WALKS = 256
@@ -132,7 +136,7 @@ class Node2Vec(nn.Module):
         slot_weight = torch.tensor([1.0] + [1.0 / rounds] * rounds)
         self.register_buffer("slot_weight", slot_weight, persistent=False)
         self.register_buffer("slot_sign", torch.tensor([1.0] + [-1.0] * rounds), persistent=False)
-        # where each slot's pairs go in the pair table (`_pair_weights`): contexts in the first [N, N]
+        # where each slot's pairs go in the pair table (`_pair_tables`): contexts in the first [N, N]
         # table, the negatives of every round in the second; and the slot weights spread over a window
         self.register_buffer(
             "slot_offset", torch.tensor([0] + [num_nodes * num_nodes] * rounds), persistent=False
@@ -180,6 +184,30 @@ class Node2Vec(nn.Module):
         step of the walker is a handful of tensor operations whatever the number of walkers, so on
         small graphs drawing batch by batch costs more in calls than in walking.
         """
+        for walks, noise, sizes in self._draws(batch_size, shuffle, generator):
+            yield from zip(walks.split(sizes), noise.split(sizes), strict=True)
+
+    def pair_loader(
+        self, batch_size: int, shuffle: bool = True, generator: torch.Generator | None = None
+    ) -> Iterator[Tensor]:
+        """`loader`'s batches, drawn alike from `generator`, as their pair tables ([2, N, N], see
+        `pair_table`). The tables of several batches are built at once (up to PAIR_TABLES_BYTES), which
+        on small graphs saves a score of tensor operations per batch; a table is overwritten by a later
+        one, so each is for use before the next is asked for."""
+        per_pass = max(1, PAIR_TABLES_BYTES // (8 * self.num_nodes * self.num_nodes))
+        for walks, noise, sizes in self._draws(batch_size, shuffle, generator):
+            begin = 0
+            for first in range(0, len(sizes), per_pass):
+                part = sizes[first : first + per_pass]
+                end = begin + sum(part)
+                yield from self._pair_tables(walks[begin:end], noise[begin:end], part)
+                begin = end
+
+    def _draws(
+        self, batch_size: int, shuffle: bool, generator: torch.Generator | None
+    ) -> Iterator[tuple[Tensor, Tensor, list[int]]]:
+        """One epoch's walks and negatives in draws of up to WALKS_PER_DRAW walks: (walks, negatives,
+        walks per batch), the batches' walks one after the other."""
         device = self.rowptr.device
         if shuffle:
             order = torch.randperm(self.num_nodes, generator=generator, device=device)
@@ -193,7 +221,7 @@ class Node2Vec(nn.Module):
             sizes = [batch.numel() * self.walks_per_node for batch in group]
             walks = self.walker.walk(starts, self.walk_length, generator)
             noise = self._noise((starts.numel(), self.num_negative_samples * self.walk_length), generator)
-            yield from zip(walks.split(sizes), noise.split(sizes), strict=True)
+            yield walks, noise, sizes
 
     def pos_sample(self, batch: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Random walks, `walks_per_node` from each node of `batch`: [len(batch) * walks_per_node, L + 1]."""
@@ -218,11 +246,11 @@ class Node2Vec(nn.Module):
     def loss(self, pos_rw: Tensor, neg_rw: Tensor) -> Tensor:
         """Mean negative log-likelihood of the positive pairs plus that of the negative pairs, as in PyG
         (means weighted by `centre_power`; pairs scored by cosine when `cosine` is set)."""
-        centre_weights = self._centre_weights(pos_rw)
         scores = (self.log_temperature, self.bias) if self.cosine else (None, None)
         if self.pair_table:
-            pairs = self._pair_weights(pos_rw, neg_rw, centre_weights)
+            pairs = self._pair_tables(pos_rw, neg_rw, [pos_rw.shape[0]])[0]
             return _PairTableLoss.apply(self.embedding.weight, pairs, *scores, self._scratch)
+        centre_weights = self._centre_weights(pos_rw)
         table = F.normalize(self.embedding.weight, dim=1) if self.cosine else self.embedding.weight
         nodes = torch.cat([pos_rw, neg_rw], dim=1)
         return _WindowedSkipGramLoss.apply(
@@ -241,56 +269,74 @@ class Node2Vec(nn.Module):
         """The batch's `loss`, detached, with its gradients in the parameters' `.grad` (replacing what was
         there): what `loss(...).backward()` leaves after zeroed gradients. With the pair table the
         gradients are taken in closed form and autograd is left out; otherwise autograd takes them."""
-        if not self.pair_table:
-            for parameter in self.parameters():
-                parameter.grad = None
-            loss = self.loss(pos_rw, neg_rw)
-            loss.backward()
-            return loss.detach()
+        if self.pair_table:
+            return self.pair_loss_with_gradients(self._pair_tables(pos_rw, neg_rw, [pos_rw.shape[0]])[0])
+        for parameter in self.parameters():
+            parameter.grad = None
+        loss = self.loss(pos_rw, neg_rw)
+        loss.backward()
+        return loss.detach()
+
+    def pair_loss_with_gradients(self, pairs: Tensor) -> Tensor:
+        """`loss_with_gradients` of the batch whose pair table (`pair_loader`) is `pairs`; overwrites it."""
+        scores = (self.log_temperature, self.bias) if self.cosine else (None, None)
         with torch.no_grad():
-            pairs = self._pair_weights(pos_rw, neg_rw, self._centre_weights(pos_rw))
-            scores = (self.log_temperature, self.bias) if self.cosine else (None, None)
             loss, grads = _pair_table_loss(self.embedding.weight, pairs, *scores, self._scratch)
-            parameters = [self.embedding.weight, *scores] if self.cosine else [self.embedding.weight]
-            for parameter, grad in zip(parameters, grads, strict=True):
-                parameter.grad = grad
+        parameters = [self.embedding.weight, *scores] if self.cosine else [self.embedding.weight]
+        for parameter, grad in zip(parameters, grads, strict=True):
+            parameter.grad = grad
         return loss
 
-    def _centre_weights(self, pos_rw: Tensor) -> Tensor:
-        """[B, C]: the weight of each window of each walk, all of a batch's positive pairs weighing 1."""
+    def _centre_weights(self, walks: Tensor, batch: Tensor | None = None, batches: int = 1) -> Tensor:
+        """[B, C]: the weight of each window of each walk, the positive pairs of a batch weighing 1 in all
+        (`batch`: the batch of each walk, of `batches`; None: all walks are one batch)."""
         centres_count = self.window_weight.shape[0]
-        centre_weights = self.centre_weight[pos_rw[:, :centres_count]]
+        centre_weights = self.centre_weight[walks[:, :centres_count]]
         # both terms are means over the pairs' weights: of a batch's positive pairs, and of its negative
         # pairs (num_negative_samples times as many, each weighted 1 / num_negative_samples)
-        return centre_weights / (centre_weights @ self.window_weight.sum(1)).sum()
+        pairs = centre_weights @ self.window_weight.sum(1)
+        if batch is None:
+            return centre_weights / pairs.sum()
+        totals = pairs.new_zeros(batches).index_add_(0, batch, pairs)
+        return centre_weights / totals[batch].unsqueeze(1)
 
-    def _pair_weights(self, pos_rw: Tensor, neg_rw: Tensor, centre_weights: Tensor) -> Tensor:
-        """[2, N, N]: at [0, u, v] the summed weights of the batch's pairs of centre u and context v, at
-        [1, u, v] those of its pairs of centre u and noise node v (`centre_weights`: [B, C] per window).
-        The table is a work buffer that the next call overwrites."""
-        walks, centres_count = centre_weights.shape
-        slots, window = self.slot_window.shape
-        targets = torch.cat([pos_rw[:, 1:], neg_rw], dim=1)
-        # key of a pair: slot offset + centre * N + target, for the [B, slots, C, W] pairs of the windows
+    def _pair_tables(self, walks: Tensor, noise: Tensor, sizes: list[int]) -> Tensor:
+        """[K, 2, N, N]: the pair tables of K batches of `sizes` walks, one after the other in `walks` and
+        `noise`. At [k, 0, u, v] the summed weights of batch k's pairs of centre u and context v, at
+        [k, 1, u, v] those of its pairs of centre u and noise node v. A work buffer: the next call
+        overwrites it."""
+        count, (slots, window) = len(sizes), self.slot_window.shape
+        walks_count, centres_count = walks.shape[0], self.window_weight.shape[0]
+        cells = self.num_nodes * self.num_nodes
+        batch = None
+        if count > 1:
+            batch = torch.repeat_interleave(
+                torch.arange(count, device=walks.device), torch.tensor(sizes, device=walks.device)
+            )
+        centre_weights = self._centre_weights(walks, batch, count)
+        targets = torch.cat([walks[:, 1:], noise], dim=1)
+        # key of a pair: batch * 2N² + slot offset + centre * N + target, for the [B, slots, C, W] pairs
         centre_keys = torch.add(
             self.slot_offset.view(1, slots, 1, 1),
-            pos_rw[:, :centres_count].view(walks, 1, centres_count, 1),
+            walks[:, :centres_count].view(walks_count, 1, centres_count, 1),
             alpha=self.num_nodes,
         )
-        shape = (walks, slots, centres_count, window)
+        if batch is not None:
+            centre_keys.add_(batch.view(-1, 1, 1, 1), alpha=2 * cells)
+        shape = (walks_count, slots, centres_count, window)
         keys = torch.add(
             _window_targets(targets, slots, centres_count, window),
             centre_keys,
             out=self._scratch.take("pair_keys", shape, targets),
         )
         weights = torch.mul(
-            centre_weights.view(walks, 1, centres_count, 1),
+            centre_weights.view(walks_count, 1, centres_count, 1),
             self.slot_window.view(1, slots, 1, window),
             out=self._scratch.take("pair_key_weights", shape, centre_weights),
         )
-        table = self._scratch.take("pairs", (2 * self.num_nodes * self.num_nodes,), weights).zero_()
-        table.index_add_(0, keys.view(-1), weights.view(-1))
-        return table.view(2, self.num_nodes, self.num_nodes)
+        tables = self._scratch.take("pairs", (count * 2 * cells,), weights).zero_()
+        tables.index_add_(0, keys.view(-1), weights.view(-1))
+        return tables.view(count, 2, self.num_nodes, self.num_nodes)
 
     @property
     def walker(self) -> RandomWalker:
@@ -893,8 +939,14 @@ def train_epoch(
     """One pass over all start nodes; returns the mean batch loss."""
     model.train()
     total, batches = torch.zeros((), device=model.rowptr.device), 0
-    for pos_rw, neg_rw in model.loader(batch_size, shuffle=True, generator=generator):
-        loss = model.loss_with_gradients(pos_rw, neg_rw)
+    if model.pair_table:
+        pair_tables = model.pair_loader(batch_size, shuffle=True, generator=generator)
+        losses = map(model.pair_loss_with_gradients, pair_tables)
+    else:
+        losses = itertools.starmap(
+            model.loss_with_gradients, model.loader(batch_size, shuffle=True, generator=generator)
+        )
+    for loss in losses:  # each batch's gradients are taken as the loop asks for its loss
         optimizer.step()
         total += loss  # summed on the device: no GPU synchronisation per batch
         batches += 1

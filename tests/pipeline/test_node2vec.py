@@ -249,6 +249,29 @@ def test_pair_table_and_walk_by_walk_loss_train_alike() -> None:
         torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("tables_per_pass", [1, 2, 8])
+def test_pair_loader_gives_the_tables_of_the_loaders_batches(
+    tables_per_pass: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    edges = torch.tensor([[0, 1, 2, 3, 4, 5, 0], [1, 2, 3, 4, 5, 6, 6]])
+    model = Node2Vec(
+        edges, 7, embedding_dim=4, walk_length=5, context_size=3, walks_per_node=2, pair_table=True
+    )
+    monkeypatch.setattr(node2vec, "PAIR_TABLES_BYTES", tables_per_pass * 8 * 7 * 7)
+    # batches of 2, 2, 2 and 1 start nodes: with 2 tables per pass the last pass holds one
+    batches = list(model.loader(batch_size=2, generator=torch.Generator().manual_seed(5)))
+    expected = [
+        model._pair_tables(pos_rw, neg_rw, [pos_rw.shape[0]])[0].clone() for pos_rw, neg_rw in batches
+    ]
+    tables = [
+        table.clone() for table in model.pair_loader(batch_size=2, generator=torch.Generator().manual_seed(5))
+    ]
+    assert len(tables) == len(expected) == 4
+    for got, want in zip(tables, expected, strict=True):
+        torch.testing.assert_close(got, want)
+        assert got[0].sum().item() == pytest.approx(1.0)  # each batch's positive pairs weigh 1 in all
+
+
 @pytest.mark.parametrize("pair_table", [False, True])
 @pytest.mark.parametrize("cosine", [False, True])
 def test_loss_with_gradients_leaves_what_backward_leaves(pair_table: bool, cosine: bool) -> None:
