@@ -49,6 +49,11 @@ MIN_BFLOAT16_WALKS = 2048
 # at most this many node pairs per walk of a batch: up to there the [N, N] table costs less than scoring
 # every window of every walk (measured on graphs of 21 to 1,600 nodes, bench/README.md).
 PAIR_TABLE_CELLS_PER_WALK = 800
+# On a GPU, while one [N, N] float32 array takes at most this many bytes (N <= 2,048). A step passes over
+# such arrays some 25 times: on an H100 the table was 1.8-2.2 times faster up to 3,583 nodes and still
+# ahead at 10,000 (bench/README.md); the cap keeps that traffic small for a laptop GPU with a tenth of
+# the H100's memory bandwidth.
+PAIR_TABLE_CUDA_BYTES = 16 * 2**20
 # Bytes of pair tables built at once by `Node2Vec.pair_loader` (8 N² per batch): small enough to stay in
 # cache until each batch's loss reads its table (32 MB slowed typeorm-src and g-sqlalchemy by a quarter).
 PAIR_TABLES_BYTES = 2 * 2**20
@@ -685,8 +690,9 @@ class Node2VecConfig:
     # products of the loss in bfloat16 (`Node2Vec`); None: on a CPU with bfloat16 instructions when a batch
     # holds at least MIN_BFLOAT16_WALKS walks, float32 elsewhere (measured in bench/README.md)
     bfloat16_products: bool | None = None
-    # the loss from a table of pair weights (`Node2Vec`); None: on a CPU when the graph has at most
-    # PAIR_TABLE_CELLS_PER_WALK node pairs per walk of a batch, scoring walk by walk elsewhere
+    # the loss from a table of pair weights (`Node2Vec`); None: where `pair_table_pays` (on a CPU up to
+    # PAIR_TABLE_CELLS_PER_WALK node pairs per walk of a batch, on a GPU up to PAIR_TABLE_CUDA_BYTES per
+    # [N, N] array), scoring walk by walk elsewhere
     pair_table: bool | None = None
     batch_size: int | None = None  # start nodes per batch; None picks one for the device
 
@@ -888,6 +894,14 @@ def fast_bfloat16(device: torch.device) -> bool:
     return bool(torch.backends.mkldnn.is_available() and check is not None and check())
 
 
+def pair_table_pays(device: torch.device, num_nodes: int, walks: int) -> bool:
+    """Whether the pair table beats walk-by-walk scoring for batches of `walks` walks on `device`."""
+    cells = num_nodes * num_nodes
+    if device.type == "cpu":
+        return cells <= PAIR_TABLE_CELLS_PER_WALK * walks
+    return device.type == "cuda" and 4 * cells <= PAIR_TABLE_CUDA_BYTES
+
+
 def build_model(
     edges: Tensor,
     num_nodes: int,
@@ -901,7 +915,7 @@ def build_model(
     walks = (batch_size or config.batch_size_for(device, num_nodes)) * config.walks_per_node
     pair_table = config.pair_table
     if pair_table is None:
-        pair_table = device.type == "cpu" and num_nodes * num_nodes <= PAIR_TABLE_CELLS_PER_WALK * walks
+        pair_table = pair_table_pays(device, num_nodes, walks)
     bfloat16 = config.bfloat16_products
     if bfloat16 is None:
         bfloat16 = not pair_table and walks >= MIN_BFLOAT16_WALKS and fast_bfloat16(device)
@@ -956,6 +970,11 @@ def train_epoch(
 def release_device_memory(device: torch.device) -> None:
     """Give cached GPU memory back to the driver so the next job (or another process) can use it."""
     if device.type == "cuda" and torch.cuda.is_initialized():
+        # cuBLAS keeps a workspace per handle and stream in torch's allocator (64 MB after a job on an
+        # H100), which empty_cache leaves allocated; torch has no public call that frees it.
+        clear_cublas_workspaces = getattr(torch._C, "_cuda_clearCublasWorkspaces", None)
+        if clear_cublas_workspaces is not None:
+            clear_cublas_workspaces()
         torch.cuda.empty_cache()
 
 

@@ -296,11 +296,18 @@ def test_loss_with_gradients_leaves_what_backward_leaves(pair_table: bool, cosin
 
 @pytest.mark.parametrize(
     ("num_nodes", "device", "expected"),
-    [(80, "cpu", True), (1000, "cpu", True), (1100, "cpu", False), (3000, "cpu", False), (80, "cuda", False)],
+    [
+        (80, "cpu", True),
+        (1000, "cpu", True),
+        (1100, "cpu", False),
+        (3000, "cpu", False),
+        (80, "cuda", True),
+        (2048, "cuda", True),
+        (2049, "cuda", False),
+        (80, "meta", False),
+    ],
 )
-def test_the_pair_table_is_chosen_for_small_graphs_on_a_cpu(
-    num_nodes: int, device: str, expected: bool
-) -> None:
+def test_the_pair_table_is_chosen_for_small_graphs(num_nodes: int, device: str, expected: bool) -> None:
     edges = torch.stack([torch.arange(num_nodes - 1), torch.arange(1, num_nodes)])
     config = node2vec.Node2VecConfig()
     model = node2vec.build_model(edges, num_nodes, config, torch.device(device))
@@ -309,6 +316,28 @@ def test_the_pair_table_is_chosen_for_small_graphs_on_a_cpu(
         assert model.product_dtype is None  # bfloat16 products belong to the walk-by-walk form
     forced = node2vec.build_model(edges, num_nodes, config.with_overrides(pair_table=not expected))
     assert forced.pair_table is not expected
+
+
+def test_releasing_gpu_memory_frees_the_cublas_workspaces_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(torch.cuda, "is_initialized", lambda: True)
+    monkeypatch.setattr(torch.cuda, "empty_cache", lambda: calls.append("cache"))
+    monkeypatch.setattr(
+        torch._C, "_cuda_clearCublasWorkspaces", lambda: calls.append("cublas"), raising=False
+    )
+    node2vec.release_device_memory(torch.device("cpu"))
+    assert calls == []
+    node2vec.release_device_memory(torch.device("cuda"))
+    assert calls == ["cublas", "cache"]
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_no_gpu_memory_stays_allocated_after_a_job() -> None:
+    before = torch.cuda.memory_allocated()
+    edges = torch.stack([torch.arange(2999), torch.arange(1, 3000)])  # walk by walk: cuBLAS products
+    NeuralGraphService(device="cuda").train_embeddings(edges, 3000, seed=0, **FAST)
+    assert torch.cuda.memory_allocated() <= before
 
 
 def test_bfloat16_products_are_chosen_only_for_a_cpu() -> None:
