@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.optim.adam import adam as adam_update
 
 from app.errors import TrainingError
 from app.pipeline.walker import CsrGraph, RandomWalker
@@ -100,7 +101,7 @@ class Node2Vec(nn.Module):
             batch holds more pairs than the graph has node pairs, and the table costs a fraction of
             scoring every window of every walk. `bfloat16_products` does not apply to it.
 
-    The embedding table gets a dense gradient (train it with `torch.optim.Adam`): scattering rows into a
+    The embedding table gets a dense gradient (train it with Adam, `make_optimizer`): scattering rows into a
     dense buffer is the fast path on both devices, and the table is small next to the batches.
     """
 
@@ -938,18 +939,64 @@ def build_model(
     )
 
 
-def make_optimizer(model: Node2Vec, lr: float) -> torch.optim.Adam:
-    """Adam over the model's parameters, as one fused kernel per step where torch has one for the device:
-    a step of three small tensors is otherwise a few dozen calls (g-sqlalchemy's 668-row table: 53 µs a
-    step fused against 128 µs, 3,583 rows: 100 µs against 810 µs, on a 2-core CPU)."""
-    device = model.embedding.weight.device
-    fused = device.type in ("cpu", "cuda")
-    return torch.optim.Adam(model.parameters(), lr=lr, fused=fused)
+class Adam:
+    """Adam with torch's defaults (betas 0.9 / 0.999, eps 1e-8), the same update as
+    `torch.optim.Adam(params, lr, fused=True)` bit for bit, taken through torch's functional
+    `torch.optim.adam.adam`: one fused kernel per step on a CPU or a GPU.
+
+    `torch.optim.Optimizer` is left out for two costs it adds here: creating one imports torch._dynamo, which
+    made the first training of every process 1.6 s slower on a 2-core CPU and 6 s slower on an H100 machine
+    (the worker's first job, every `app.cli embed`); and its step's bookkeeping took 81 µs against 35 µs
+    for the same update of a 21-row table, where a whole optimiser step of a small graph is 300-400 µs.
+    """
+
+    def __init__(self, params: Iterator[nn.Parameter] | list[nn.Parameter], lr: float) -> None:
+        self.params = [param for param in params if param.requires_grad]
+        self.lr = lr
+        device = self.params[0].device
+        # fused kernels exist for CPUs and CUDA; elsewhere torch's loop over the tensors
+        self.fused = device.type in ("cpu", "cuda")
+        self.exp_avgs = [torch.zeros_like(param) for param in self.params]
+        self.exp_avg_sqs = [torch.zeros_like(param) for param in self.params]
+        # step counts: on the parameters' device for the fused kernel, on the CPU otherwise (as torch.optim)
+        steps_device = device if self.fused else torch.device("cpu")
+        self.steps = [torch.zeros((), device=steps_device) for _ in self.params]
+
+    def step(self) -> None:
+        """Update every parameter that has a gradient."""
+        held = [index for index, param in enumerate(self.params) if param.grad is not None]
+        params = [self.params[index] for index in held]
+        with torch.no_grad():
+            adam_update(
+                params,
+                [param.grad for param in params],
+                [self.exp_avgs[index] for index in held],
+                [self.exp_avg_sqs[index] for index in held],
+                [],
+                [self.steps[index] for index in held],
+                fused=self.fused,
+                amsgrad=False,
+                beta1=0.9,
+                beta2=0.999,
+                lr=self.lr,
+                weight_decay=0.0,
+                eps=1e-8,
+                maximize=False,
+            )
+
+    def zero_grad(self) -> None:
+        for param in self.params:
+            param.grad = None
 
 
-def train_epoch(
-    model: Node2Vec, optimizer: torch.optim.Optimizer, batch_size: int, generator: torch.Generator
-) -> float:
+def make_optimizer(model: Node2Vec, lr: float) -> Adam:
+    """Adam over the model's parameters, one fused kernel per step (`Adam`): a step of three small tensors is
+    otherwise a few dozen calls (g-sqlalchemy's 668-row table: 53 µs a step fused against 128 µs, 3,583
+    rows: 100 µs against 810 µs, on a 2-core CPU)."""
+    return Adam(model.parameters(), lr=lr)
+
+
+def train_epoch(model: Node2Vec, optimizer: Adam, batch_size: int, generator: torch.Generator) -> float:
     """One pass over all start nodes; returns the mean batch loss."""
     model.train()
     total, batches = torch.zeros((), device=model.rowptr.device), 0

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import logging
 import math
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,12 +14,14 @@ import torch
 import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 from app.errors import TrainingError
 from app.pipeline import node2vec
 from app.pipeline.node2vec import EpochProgress, NeuralGraphService, Node2Vec, resolve_device
 
 FAST = {"epochs": 1, "walks_per_node": 2}  # properties 6 and 7 hold whatever the training length
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @st.composite
@@ -340,6 +345,42 @@ def test_no_gpu_memory_stays_allocated_after_a_job() -> None:
     assert torch.cuda.memory_allocated() <= before
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_adam_updates_as_torch_optim_adam(fused: bool) -> None:
+    generator = torch.Generator().manual_seed(0)
+    start = [torch.randn(21, 8, generator=generator), torch.randn((), generator=generator)]
+    ours = [nn.Parameter(tensor.clone()) for tensor in start]
+    theirs = [nn.Parameter(tensor.clone()) for tensor in start]
+    optimizer = node2vec.Adam(ours, lr=0.01)
+    optimizer.fused = fused  # the loop over tensors that devices without a fused kernel take
+    reference = torch.optim.Adam(theirs, lr=0.01, fused=fused)
+    for step in range(12):
+        grads = [torch.randn(tensor.shape, generator=generator) for tensor in start]
+        if step % 4 == 3:
+            grads[1] = None  # a parameter without a gradient is left alone, its step count too
+        for parameter, grad in zip(ours + theirs, grads + grads, strict=True):
+            parameter.grad = None if grad is None else grad.clone()
+        optimizer.step()
+        reference.step()
+    for got, want in zip(ours, theirs, strict=True):
+        assert torch.equal(got, want)
+
+
+def test_training_does_not_import_the_compiler() -> None:
+    """torch.optim.Optimizer imports torch._dynamo when created: seconds of every process's first training."""
+    script = (
+        "import sys, torch\n"
+        "from app.pipeline.node2vec import NeuralGraphService\n"
+        "edges = torch.tensor([[0, 1, 2], [1, 2, 3]])\n"
+        "NeuralGraphService('cpu').train_embeddings(edges, 5, seed=0, epochs=1)\n"
+        "print(sorted(name for name in sys.modules if name.startswith(('torch._dynamo', 'torch._inductor'))))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert result.stdout.strip() == "[]"
+
+
 def test_bfloat16_products_are_chosen_only_for_a_cpu() -> None:
     assert node2vec.fast_bfloat16(torch.device("cuda")) is False
     assert isinstance(node2vec.fast_bfloat16(torch.device("cpu")), bool)
@@ -350,7 +391,7 @@ def test_cosine_model_gives_unit_vectors_and_learns_its_temperature(service: Neu
     model = Node2Vec(edges, 6, embedding_dim=8, walk_length=6, context_size=3, cosine=True)
     model.reset_parameters(torch.Generator().manual_seed(0))
     assert model().norm(dim=1).tolist() == pytest.approx([1.0] * 6)
-    optimizer = torch.optim.Adam(model.parameters(), lr=0.05)
+    optimizer = node2vec.make_optimizer(model, lr=0.05)
     node2vec.train_epoch(model, optimizer, 2, torch.Generator().manual_seed(0))
     assert model.log_temperature.item() != pytest.approx(math.log(node2vec.INITIAL_TEMPERATURE))
     assert model.bias.item() != 0.0
