@@ -38,7 +38,7 @@ def add_graph_command(commands: argparse._SubParsersAction) -> None:
 
 def run_graph(args: argparse.Namespace) -> int:
     # Imported here so that other commands do not pay for tree-sitter and numpy.
-    from app.pipeline.graph import build_graph
+    from app.graph.build import build_graph
 
     if not args.path.is_dir():
         print(f"error: {args.path} is not a directory", file=sys.stderr)
@@ -67,8 +67,8 @@ def run_embed(args: argparse.Namespace) -> int:
     # Imported here so that other commands do not pay for torch and numpy.
     import numpy as np
 
+    from app.embedding.node2vec import EpochProgress, NeuralGraphService
     from app.errors import TrainingError
-    from app.pipeline.node2vec import EpochProgress, NeuralGraphService
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 

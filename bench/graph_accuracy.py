@@ -1,4 +1,4 @@
-"""Edge accuracy of `app.pipeline.graph.build_graph` against grimp (Python) and dependency-cruiser (JS/TS).
+"""Edge accuracy of `app.graph.build.build_graph` against grimp (Python) and dependency-cruiser (JS/TS).
 
     python bench/graph_accuracy.py [--per-project] [--details N] CHECKOUT...
 
@@ -39,10 +39,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.pipeline.discover import LANGUAGE_BY_SUFFIX, discover_sources
-from app.pipeline.graph import DependencyGraph, build_graph
-from app.pipeline.parse import parse_file
-from app.pipeline.resolve_js import JsResolver
+from app.graph.build import DependencyGraph, build_graph
+from app.graph.discover import LANGUAGE_BY_SUFFIX, discover_sources
+from app.graph.parse import parse_file
+from app.graph.resolve_js import JsResolver
 from bench.repos import DEPCRUISE_EXCLUDE, BenchRepo, parse_checkouts
 
 TOOLS = "/work/tools/graph-depcruise/node_modules"

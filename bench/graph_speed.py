@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from app.pipeline.graph import build_graph
+from app.graph.build import build_graph
 from bench.repos import DEPCRUISE_EXCLUDE, BenchRepo, parse_checkouts
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_graph import synthetic_edges
 
 from app.cli import read_graph_json
-from app.pipeline.node2vec import NeuralGraphService, Node2VecConfig
+from app.embedding.node2vec import NeuralGraphService, Node2VecConfig
 
 HOLD_OUT = 0.10
 

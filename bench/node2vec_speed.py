@@ -27,14 +27,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic_graph import synthetic_edges
 
-from app.pipeline.node2vec import (
+from app.embedding.node2vec import (
     Node2VecConfig,
     build_model,
     make_optimizer,
     resolve_device,
     train_epoch,
 )
-from app.pipeline.walker import CsrGraph, RandomWalker
+from app.embedding.walker import CsrGraph, RandomWalker
 
 
 def timed(run: Callable[[], object], device: torch.device, repeats: int) -> list[float]:

@@ -21,7 +21,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from support.python_ast_imports import imports_by_python_ast
 
-from app.pipeline.python_imports import new_parser, scan_python
+from app.graph.python_imports import new_parser, scan_python
 
 
 def main() -> int:

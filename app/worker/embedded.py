@@ -9,7 +9,7 @@ from typing import Any
 
 from app.api.deps import Services, repository
 from app.config import Settings
-from app.cycles import dependency_cycles
+from app.graphview.cycles import dependency_cycles
 from app.worker.hardware import detect_hardware
 from app.worker.loop import Worker
 
@@ -25,8 +25,8 @@ class EmbeddedWorker:
         self._thread: threading.Thread | None = None
 
     def build(self) -> Worker:
+        from app.worker.ingest import build_pipeline
         from app.worker.main import build_worker
-        from app.worker.pipeline import build_pipeline
 
         settings, hardware = self.services.settings, detect_hardware()
         log.info("In-process worker on %s", hardware.describe())

@@ -19,7 +19,7 @@ def detect_hardware(preferred: str | None = None) -> Hardware:
     """CUDA when available (unless the CPU is asked for), else the CPU. torch is imported here, not earlier."""
     import torch
 
-    from app.pipeline.node2vec import resolve_device
+    from app.embedding.node2vec import resolve_device
 
     device = resolve_device(preferred)
     if device.type == "cuda":

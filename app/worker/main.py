@@ -73,7 +73,7 @@ def free_memory(hardware: Hardware) -> None:
     """Give back what a job held: Python objects, and cached GPU memory."""
     import torch
 
-    from app.pipeline.node2vec import release_device_memory
+    from app.embedding.node2vec import release_device_memory
 
     gc.collect()
     release_device_memory(torch.device(hardware.device))
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_pipeline_worker(settings: Settings, *, burst: bool = False) -> int:
     """The worker with the real pipeline over the configured stores."""
-    from app.worker.pipeline import build_pipeline
+    from app.worker.ingest import build_pipeline
 
     vectors, metadata = configured_vectors(settings), configured_metadata(settings)
     try:

@@ -17,8 +17,8 @@ from app.api.schemas import (
     RepositoryList,
     RepositoryPublic,
 )
-from app.cycles import dependency_cycles
-from app.dot import render_dot
+from app.graphview.cycles import dependency_cycles
+from app.graphview.dot import render_dot
 from app.stores.metadata import RepositorySummary
 
 router = APIRouter(prefix="/api/v1/repos", tags=["repositories"])

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from support.generated_repos import make_git_repo, write_tree
 
-from app.pipeline.clone import ClonedRepo, clone_repository
-from app.pipeline.graph import DependencyGraph, build_graph
-from app.pipeline.parse import ParseStatus
-from app.pipeline.workspace import job_workspace
+from app.graph.build import DependencyGraph, build_graph
+from app.graph.parse import ParseStatus
+from app.worker.clone import ClonedRepo, clone_repository
+from app.worker.workspace import job_workspace
 
 PYTHON_PROJECT = {
     "src/shop/__init__.py": "from .cart import Cart\nfrom . import models\n",

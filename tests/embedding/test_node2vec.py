@@ -16,9 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
+from app.embedding import node2vec
+from app.embedding.node2vec import EpochProgress, NeuralGraphService, Node2Vec, resolve_device
 from app.errors import TrainingError
-from app.pipeline import node2vec
-from app.pipeline.node2vec import EpochProgress, NeuralGraphService, Node2Vec, resolve_device
 
 FAST = {"epochs": 1, "walks_per_node": 2}  # properties 6 and 7 hold whatever the training length
 ROOT = Path(__file__).resolve().parents[2]
@@ -370,7 +370,7 @@ def test_training_does_not_import_the_compiler() -> None:
     """torch.optim.Optimizer imports torch._dynamo when created: seconds of every process's first training."""
     script = (
         "import sys, torch\n"
-        "from app.pipeline.node2vec import NeuralGraphService\n"
+        "from app.embedding.node2vec import NeuralGraphService\n"
         "edges = torch.tensor([[0, 1, 2], [1, 2, 3]])\n"
         "NeuralGraphService('cpu').train_embeddings(edges, 5, seed=0, epochs=1)\n"
         "print(sorted(name for name in sys.modules if name.startswith(('torch._dynamo', 'torch._inductor'))))\n"
@@ -535,7 +535,7 @@ def test_unsupported_device_is_a_training_error() -> None:
 
 
 def test_the_device_is_logged_at_start(caplog: pytest.LogCaptureFixture) -> None:
-    with caplog.at_level(logging.INFO, logger="app.pipeline.node2vec"):
+    with caplog.at_level(logging.INFO, logger="app.embedding.node2vec"):
         NeuralGraphService(device="cpu")
     assert "Node2Vec training device: cpu" in caplog.text
 
@@ -579,7 +579,7 @@ def test_cuda_out_of_memory_halves_the_batch_and_retries(
     simulated_gpu: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     service = OutOfMemoryOnCuda(fits_below=200)
-    with caplog.at_level(logging.WARNING, logger="app.pipeline.node2vec"):
+    with caplog.at_level(logging.WARNING, logger="app.embedding.node2vec"):
         vectors = service.train_embeddings(EDGES, 6, batch_size=512, epochs=1)
     assert service.attempts == [("cuda", 512), ("cuda", 256), ("cuda", 128)]
     assert "retrying with batch size 256" in caplog.text
@@ -592,7 +592,7 @@ def test_cuda_out_of_memory_at_the_smallest_batch_falls_back_to_cpu(
     simulated_gpu: list[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     service = OutOfMemoryOnCuda(fits_below=None)
-    with caplog.at_level(logging.WARNING, logger="app.pipeline.node2vec"):
+    with caplog.at_level(logging.WARNING, logger="app.embedding.node2vec"):
         vectors = service.train_embeddings(EDGES, 6, batch_size=256, epochs=1, seed=3)
     assert service.attempts == [("cuda", 256), ("cuda", 128), ("cuda", 64), ("cpu", 256)]
     assert "training on the CPU" in caplog.text

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.dot import render_dot
-from app.pipeline.discover import Discovery, Language, SkippedPath, discover_sources
-from app.pipeline.parse import Link, ParsedFile, ParseStatus, RawImport, parse_sources
-from app.pipeline.resolve_js import JsResolver
-from app.pipeline.resolve_python import PythonResolver
+from app.graph.discover import Discovery, Language, SkippedPath, discover_sources
+from app.graph.parse import Link, ParsedFile, ParseStatus, RawImport, parse_sources
+from app.graph.resolve_js import JsResolver
+from app.graph.resolve_python import PythonResolver
+from app.graphview.dot import render_dot
 
 if TYPE_CHECKING:
     import numpy as np

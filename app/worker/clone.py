@@ -32,7 +32,7 @@ from app.errors import (
     RepoUnreachable,
     SourceRefused,
 )
-from app.pipeline.workspace import remove_tree
+from app.worker.workspace import remove_tree
 
 DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MAX_BYTES = 1 << 30

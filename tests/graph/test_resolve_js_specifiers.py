@@ -7,8 +7,8 @@ from pathlib import Path
 
 from support.generated_repos import write_tree
 
-from app.pipeline.discover import discover_sources
-from app.pipeline.resolve_js import JsResolver
+from app.graph.discover import discover_sources
+from app.graph.resolve_js import JsResolver
 
 
 def resolver_for(root: Path, files: dict[str, str]) -> JsResolver:

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.python_ast_imports import imports_by_python_ast
 
-from app.pipeline.python_imports import PythonImport, new_parser, scan_python
+from app.graph.python_imports import PythonImport, new_parser, scan_python
 
 
 def imports_of(source: str) -> set[tuple[str, str | None, bool]]:

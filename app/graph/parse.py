@@ -20,10 +20,10 @@ from typing import NamedTuple, Protocol
 
 import tree_sitter
 
-from app.pipeline.discover import MAX_FILE_BYTES, Language, SourceFile
-from app.pipeline.js_imports import JsScanner
-from app.pipeline.python_imports import new_parser, scan_python
-from app.pipeline.safe_read import read_regular_file
+from app.graph.discover import MAX_FILE_BYTES, Language, SourceFile
+from app.graph.js_imports import JsScanner
+from app.graph.python_imports import new_parser, scan_python
+from app.graph.safe_read import read_regular_file
 
 # Parsing speed on one core here (the Python scan skips most bytes; JS/TS is parsed in full), and the
 # least work worth a process pool: starting one costs about 20 ms.

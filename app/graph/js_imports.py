@@ -15,7 +15,7 @@ import tree_sitter
 import tree_sitter_javascript
 import tree_sitter_typescript
 
-from app.pipeline.discover import Language
+from app.graph.discover import Language
 
 
 class JsImport(NamedTuple):

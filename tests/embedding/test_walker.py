@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from app.pipeline.walker import CsrGraph, RandomWalker
+from app.embedding.walker import CsrGraph, RandomWalker
 
 # A small graph with a triangle (0, 1, 2), a tail (2 - 3 - 4) and a chord (1 - 3): from every node the
 # three kinds of next step (return, stay near, move away) have different probabilities.

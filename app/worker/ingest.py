@@ -19,16 +19,16 @@ from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
 from app.errors import StoreUnavailable, TrainingError, UploadError
-from app.pipeline.clone import clone_repository
-from app.pipeline.graph import DependencyGraph, build_graph
-from app.pipeline.workspace import job_workspace
+from app.graph.build import DependencyGraph, build_graph
 from app.stores.configured import migrate_schema
 from app.stores.metadata import EdgeRecord, FileRecord, JobRecord, MetadataStore
 from app.stores.vectors import FileVector, VectorStoreAccess
+from app.worker.clone import clone_repository
 from app.worker.loop import JobContext, JobOutcome
+from app.worker.workspace import job_workspace
 
 if TYPE_CHECKING:
-    from app.pipeline.node2vec import EpochProgress, NeuralGraphService
+    from app.embedding.node2vec import EpochProgress, NeuralGraphService
 
 log = logging.getLogger(__name__)
 
@@ -166,8 +166,8 @@ def build_pipeline(
     settings: Settings, vectors: VectorStoreAccess, metadata: MetadataStore, device: str
 ) -> IngestPipeline:
     """The pipeline over the given stores, training on `device`; stale workspaces of dead workers swept."""
-    from app.pipeline.node2vec import NeuralGraphService
-    from app.pipeline.workspace import sweep_stale_workspaces
+    from app.embedding.node2vec import NeuralGraphService
+    from app.worker.workspace import sweep_stale_workspaces
 
     migrate_schema(metadata)
     workspace_root = settings.workspace_dir

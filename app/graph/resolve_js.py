@@ -20,7 +20,7 @@ from pathlib import Path
 import pyjson5
 import yaml
 
-from app.pipeline.safe_read import read_config_text
+from app.graph.safe_read import read_config_text
 
 EXTENSIONS = (".js", ".cjs", ".mjs", ".jsx", ".ts", ".tsx", ".d.ts", ".cts", ".d.cts", ".mts", ".d.mts")
 # TypeScript's own rule: an import written with the emitted extension names the source file.

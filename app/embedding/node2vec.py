@@ -30,8 +30,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim.adam import adam as adam_update
 
+from app.embedding.walker import CsrGraph, RandomWalker
 from app.errors import TrainingError
-from app.pipeline.walker import CsrGraph, RandomWalker
 
 logger = logging.getLogger(__name__)
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from support.generated_repos import write_tree
 
-from app.pipeline.discover import Language, discover_sources
-from app.pipeline.workspace import remove_tree
+from app.graph.discover import Language, discover_sources
+from app.worker.workspace import remove_tree
 
 
 def test_languages_and_skipped_folders(tmp_path: Path) -> None:

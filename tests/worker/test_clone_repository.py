@@ -17,8 +17,8 @@ from app.errors import (
     RepoUnreachable,
     SourceRefused,
 )
-from app.pipeline import clone
-from app.pipeline.clone import clone_repository
+from app.worker import clone
+from app.worker.clone import clone_repository
 
 
 def commit(repo: Path, files: dict[str, str]) -> None:

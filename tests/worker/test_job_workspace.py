@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from app.pipeline.workspace import job_workspace, sweep_stale_workspaces
+from app.worker.workspace import job_workspace, sweep_stale_workspaces
 
 NAMES = st.text(alphabet="abcdefghij_", min_size=1, max_size=8)
 TREES = st.dictionaries(
@@ -81,7 +81,7 @@ def test_property_14_the_folder_is_removed_whatever_happens(
 HOLDER = """
 import sys, time
 from pathlib import Path
-from app.pipeline.workspace import job_workspace
+from app.worker.workspace import job_workspace
 with job_workspace(Path(sys.argv[1])) as workspace:
     (workspace / "file").write_text("x")
     print(workspace, flush=True)

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from support.generated_repos import write_tree
 
-from app.pipeline.discover import discover_sources
-from app.pipeline.graph import build_graph
+from app.graph.build import build_graph
+from app.graph.discover import discover_sources
 
 PYTHON_FORMS = (
     "import pkg.{name}\n",

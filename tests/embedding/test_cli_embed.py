@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from app.cli import main, read_graph_json
-from app.pipeline.node2vec import NeuralGraphService
+from app.embedding.node2vec import NeuralGraphService
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FILES = ["pkg/__init__.py", "pkg/a.py", "pkg/b.py", "src/index.ts", "src/util.ts", "README_ONLY.py"]

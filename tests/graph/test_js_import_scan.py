@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from app.pipeline.discover import Language
-from app.pipeline.js_imports import JsScanner
+from app.graph.discover import Language
+from app.graph.js_imports import JsScanner
 
 
 def found(source: str, language: Language = Language.TYPESCRIPT) -> set[tuple[str, str, bool]]:

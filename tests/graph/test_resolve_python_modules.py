@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from app.pipeline.resolve_python import PythonResolver
+from app.graph.resolve_python import PythonResolver
 
 FILES = [
     "setup.py",
