@@ -1,6 +1,6 @@
-"""The project's exception tree.
+"""The project's exception tree, and the one way library errors are mapped onto it.
 
-    NeoError
+    NeoError                        `retry_after`: seconds a caller should wait before trying again
     ├── ConfigError                 a setting the chosen MODE needs is missing or unsafe
     ├── InvalidRepoUrl              a repository URL the policy rejects (HTTP 400)
     ├── QueueFull                   the pending queue is at its cap (HTTP 429)
@@ -13,7 +13,7 @@
     │   ├── VectorStoreUnavailable
     │   │   └── VectorStoreBusy     Qdrant's local-mode folder is held by another process
     │   └── MetadataUnavailable
-    └── IngestError                 one job's pipeline failed; `transient` says whether a retry may help
+    └── IngestError                 one job failed at `stage`; `transient` says whether a retry may help
         ├── CloneError
         │   ├── RepoNotFound
         │   ├── RepoAuthRequired
@@ -25,15 +25,24 @@
         ├── TrainingError
         └── UploadError
 
-Library errors (redis, httpx, qdrant-client, psycopg2, git) are mapped onto this tree where they
-cross into the project, and raised `from` the original so the cause stays in the logs.
+Library errors (redis, httpx, qdrant-client, the database drivers, git) become ours where they cross into
+the project: each boundary writes one table from library exception to ours and applies it with
+`map_exceptions`, which raises the mapped error `from` the original so the cause stays in the logs.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+
+from app.jobs import Stage
+
 
 class NeoError(Exception):
     """Base of every error the project raises on purpose."""
+
+    # Seconds after which trying again may succeed (HTTP Retry-After, the worker's next attempt); None: no advice.
+    retry_after: float | None = None
 
 
 class ConfigError(NeoError):
@@ -47,10 +56,8 @@ class InvalidRepoUrl(NeoError):
 class QueueFull(NeoError):
     """The queue already holds the maximum number of pending jobs."""
 
-    def __init__(self, queue_size: int, max_queue_size: int, retry_after: int) -> None:
-        super().__init__(f"Queue is full ({queue_size} of {max_queue_size} pending jobs); try again later")
-        self.queue_size = queue_size
-        self.max_queue_size = max_queue_size
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
         self.retry_after = retry_after
 
 
@@ -73,33 +80,29 @@ class UnknownFile(NotFound):
 class StoreUnavailable(NeoError):
     """A backing service did not answer in time.
 
-    The message, which may name hosts or paths, goes to the logs; callers see `public_detail`.
+    The message names the host or folder that was tried (never credentials) and goes to logs and the
+    command line; HTTP callers see `public_detail`, which names no host.
     """
 
-    service = "store"
     public_detail = "A backing service is unavailable"
 
 
 class QueueUnavailable(StoreUnavailable):
-    service = "redis"
     public_detail = "Queue unavailable: Redis did not answer"
 
 
 class VectorStoreUnavailable(StoreUnavailable):
-    service = "qdrant"
     public_detail = "Vector store unavailable: Qdrant did not answer"
 
 
 class VectorStoreBusy(VectorStoreUnavailable):
     """Qdrant's local mode lets one process hold a storage folder; another process holds it now."""
 
-    public_detail = (
-        "vector store busy: another process (the worker) holds Qdrant's local folder; retry shortly"
-    )
+    public_detail = "vector store busy: another process (the worker) holds Qdrant's local folder; retry shortly"
+    retry_after = 5.0
 
 
 class MetadataUnavailable(StoreUnavailable):
-    service = "database"
     public_detail = "Metadata unavailable: the database did not answer"
 
 
@@ -107,11 +110,16 @@ class IngestError(NeoError):
     """A job's pipeline failed. Permanent failures end the job; transient ones may be retried."""
 
     transient = False
-    stage = "ingest"
+    stage = Stage.CLONING
+
+    def __init__(self, message: str, *, transient: bool | None = None) -> None:
+        super().__init__(message)
+        if transient is not None:
+            self.transient = transient
 
 
 class CloneError(IngestError):
-    stage = "cloning"
+    stage = Stage.CLONING
 
 
 class RepoNotFound(CloneError):
@@ -143,13 +151,38 @@ class SourceRefused(CloneError):
 
 
 class ParseError(IngestError):
-    stage = "parsing"
+    stage = Stage.PARSING
 
 
 class TrainingError(IngestError):
-    stage = "training"
+    stage = Stage.TRAINING
 
 
 class UploadError(IngestError):
-    stage = "uploading"
+    stage = Stage.UPLOADING
     transient = True
+
+
+ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
+ExceptionMap = Mapping[ExceptionTypes, Callable[[BaseException], NeoError]]
+
+
+@contextmanager
+def map_exceptions(mapping: ExceptionMap) -> Iterator[None]:
+    """Raise the project's error for a library error, as the first matching entry of `mapping` builds it.
+
+    Errors that match no entry (ours included) pass through unchanged.
+    """
+    try:
+        yield
+    except Exception as exc:
+        for kinds, build in mapping.items():
+            if isinstance(exc, kinds):
+                raise build(exc) from exc
+        raise
+
+
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception as one bounded line: its message, or its class name when it has none."""
+    text = " ".join(str(exc).split())
+    return (text or type(exc).__name__)[:limit]

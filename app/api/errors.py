@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app.api.schemas import ErrorResponse
-from app.errors import InvalidRepoUrl, NeoError, NotFound, QueueFull, StoreUnavailable, VectorStoreBusy
+from app.errors import InvalidRepoUrl, NeoError, NotFound, QueueFull, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -30,11 +31,7 @@ def status_code_for(exc: NeoError) -> int:
 async def handle_neo_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, NeoError)
     code = status_code_for(exc)
-    headers = {}
-    if isinstance(exc, QueueFull):
-        headers["Retry-After"] = str(exc.retry_after)
-    if isinstance(exc, VectorStoreBusy):
-        headers["Retry-After"] = "5"
+    headers = {"Retry-After": str(math.ceil(exc.retry_after))} if exc.retry_after else {}
     if isinstance(exc, StoreUnavailable):
         log.warning("%s %s: %s", request.method, request.url.path, exc)
     if isinstance(exc, StoreUnavailable):

@@ -194,7 +194,10 @@ class JobQueue:
             [repo.repo_url, task.payload(), self.max_queue_size, self.retention_seconds, *fields],
         )
         if outcome == "full":
-            raise QueueFull(int(size), self.max_queue_size, self.retry_after_seconds)
+            raise QueueFull(
+                f"Queue is full ({int(size)} of {self.max_queue_size} pending jobs); try again later",
+                retry_after=self.retry_after_seconds,
+            )
         queued = Task.from_payload(payload)
         return Submission(queued.job_id, int(position), int(size), created=outcome == "queued")
 

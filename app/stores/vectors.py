@@ -308,9 +308,7 @@ class VectorStore:
         except _SERVICE_ERRORS as exc:
             transient = _is_transient(exc)
             tries = f"after {self._attempts} attempts" if transient else "(not retried)"
-            error = UploadError(f"Qdrant failed {action} {tries}: {_reason(exc)}")
-            error.transient = transient
-            raise error from exc
+            raise UploadError(f"Qdrant failed {action} {tries}: {_reason(exc)}", transient=transient) from exc
 
     def _locked(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> Callable[[], T]:
         """A request that calls `method` while holding the local-mode lock."""
