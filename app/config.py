@@ -23,6 +23,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator, model_v
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from app.errors import ConfigError
+from app.repo_url import RepoPolicy
 
 DEFAULT_ALLOWED_HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
 
@@ -195,6 +196,10 @@ class Settings(BaseSettings):
     def local_repos_allowed(self) -> bool:
         """Local paths and file:// URLs: always in LOCAL mode, elsewhere only when explicitly allowed."""
         return self.mode is Mode.LOCAL or self.allow_local_repos
+
+    @property
+    def repo_policy(self) -> RepoPolicy:
+        return RepoPolicy(self.allowed_repo_hosts, self.local_repos_allowed)
 
 
 def check_database_url(url: str) -> None:

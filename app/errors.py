@@ -98,7 +98,9 @@ class VectorStoreUnavailable(StoreUnavailable):
 class VectorStoreBusy(VectorStoreUnavailable):
     """Qdrant's local mode lets one process hold a storage folder; another process holds it now."""
 
-    public_detail = "vector store busy: another process (the worker) holds Qdrant's local folder; retry shortly"
+    public_detail = (
+        "vector store busy: another process (the worker) holds Qdrant's local folder; retry shortly"
+    )
     retry_after = 5.0
 
 

@@ -9,12 +9,11 @@ from functools import lru_cache
 
 from fastapi import FastAPI
 
-from app.api.deps import Services, build_services
 from app.api.errors import install_error_handlers
-from app.api.routes import health, ingestion, repos, search
+from app.api.main import api_router
+from app.api.routes import health
 from app.config import Mode, Settings, get_settings
-from app.queue.backends import open_backend
-from app.stores.configured import migrate_schema
+from app.services import Services, build_services
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +34,8 @@ def create_app(
         if services is not None:
             yield
             return
-        app.state.services = build_services(settings, open_backend(settings))
-        migrate_schema(app.state.services.metadata)
+        app.state.services = build_services(settings)
+        app.state.services.migrate_schema()
         worker = None
         if settings.mode is Mode.LOCAL and embedded_worker:
             from app.worker.embedded import EmbeddedWorker
@@ -60,9 +59,7 @@ def create_app(
     if services is not None:
         app.state.services = services
     install_error_handlers(app)
-    app.include_router(ingestion.router)
-    app.include_router(search.router)
-    app.include_router(repos.router)
+    app.include_router(api_router)
     app.include_router(health.router)
     return app
 

@@ -44,6 +44,17 @@ class RepoRef:
     is_local: bool
 
 
+@dataclass(frozen=True)
+class RepoPolicy:
+    """The policy as one deployment applies it: its allowed hosts, and whether local sources are allowed."""
+
+    allowed_hosts: tuple[str, ...]
+    allow_local: bool
+
+    def parse(self, raw: str) -> RepoRef:
+        return parse_repo_url(raw, allowed_hosts=self.allowed_hosts, allow_local=self.allow_local)
+
+
 def parse_repo_url(raw: str, *, allowed_hosts: tuple[str, ...], allow_local: bool) -> RepoRef:
     """Apply the policy to `raw`; raise InvalidRepoUrl naming the broken rule."""
     _check_text(raw)

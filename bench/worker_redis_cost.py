@@ -26,19 +26,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import redis
 
+from app.config import Settings
+from app.jobs import JobResult, Stage
 from app.queue.backends import RedisPyBackend
 from app.queue.consumer import QueueConsumer
-from app.queue.jobs import JobQueue
 from app.queue.keys import Keys
-from app.repo_url import parse_repo_url
-from app.worker.loop import JobContext, JobOutcome, RepoPolicy, Worker, WorkerTiming
+from app.queue.producer import JobQueue
+from app.repo_url import RepoPolicy, parse_repo_url
+from app.worker.job import JobContext
+from app.worker.loop import Worker, WorkerTiming
 from bench.redis_server import private_redis, reset_stats, server_commands
 
 DAY = 86_400.0
-PRODUCTION = (
-    WorkerTiming()
-)  # the defaults: poll 2 s, idle 30 s, active window 180 s, heartbeat 10 s, reap 60 s
-LEASE = 60.0
+DEFAULTS = Settings(mode="LOCAL")
+# the defaults: poll 2 s, idle 30 s, active window 180 s, heartbeat 10 s, reap 60 s
+PRODUCTION = WorkerTiming.from_settings(DEFAULTS)
+LEASE = DEFAULTS.lease_seconds
 
 
 class CountingBackend(RedisPyBackend):
@@ -62,7 +65,9 @@ def make_worker(
 ) -> tuple[Worker, CountingBackend, JobQueue]:
     backend = CountingBackend(redis.Redis.from_url(url, decode_responses=True))
     keys = Keys("bench:")
-    consumer = QueueConsumer(backend, keys, f"bench-{random.randrange(10**6)}", lease_seconds=lease)
+    consumer = QueueConsumer(backend, keys, f"bench-{random.randrange(10**6)}", lease_seconds=lease,
+                             max_attempts=DEFAULTS.max_attempts, retention_seconds=3600,
+                             default_ttl=DEFAULTS.task_ttl_seconds)  # fmt: skip
     queue = JobQueue(RedisPyBackend(redis.Redis.from_url(url, decode_responses=True)), keys, max_queue_size=10**6,
                      task_ttl_seconds=86_400, retention_seconds=3600, retry_after_seconds=1)  # fmt: skip
     return Worker(consumer, job, RepoPolicy(("github.com",), False), timing), backend, queue
@@ -86,8 +91,8 @@ def measure(url: str, worker: Worker, backend: CountingBackend, seconds: float, 
     return backend.requests["total"] * factor, server_commands(url) * factor
 
 
-def idle_job(context: JobContext) -> JobOutcome:
-    return JobOutcome()
+def idle_job(context: JobContext) -> JobResult:
+    return JobResult()
 
 
 def run(args: argparse.Namespace) -> None:
@@ -118,11 +123,11 @@ def run(args: argparse.Namespace) -> None:
         # Busy: back-to-back jobs of 5 simulated minutes, reporting progress per "epoch" (50 per job).
         job_seconds = 300 / scale
 
-        def busy_job(context: JobContext) -> JobOutcome:
+        def busy_job(context: JobContext) -> JobResult:
             for step in range(50):
-                context.report("training", step / 49)
+                context.report(Stage.TRAINING, step / 49)
                 time.sleep(job_seconds / 50)
-            return JobOutcome()
+            return JobResult()
 
         worker, backend, queue = make_worker(url, scaled(PRODUCTION, scale), LEASE / scale, busy_job)
         jobs_needed = int(args.seconds / job_seconds) + 3

@@ -14,9 +14,9 @@ from hypothesis import HealthCheck, settings
 from support.environment import ADMIN_TOKEN, REDIS_URL, UPSTASH_TOKEN, cloud_settings
 from support.upstash_rest import UpstashRestServer
 
-from app.api.deps import Services, build_services
 from app.main import create_app
 from app.queue.backends import RedisBackend, RedisPyBackend, UpstashBackend, new_memory_client, upstash_client
+from app.services import Services, build_services
 
 BACKENDS = ("memory", "redis", "upstash")
 

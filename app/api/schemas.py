@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
-from app.queue.jobs import JobState
+from app.jobs import HistoryRecord, Job, Stage
 
 
 class ErrorResponse(BaseModel):
@@ -22,36 +22,8 @@ class IngestAccepted(BaseModel):
     max_queue_size: int
 
 
-class JobPublic(BaseModel):
-    job_id: str
-    repo_url: str
-    state: JobState
-    stage: str | None = Field(None, description="cloning, parsing, training or uploading while started")
-    progress: int = Field(0, ge=0, le=100)
-    submitted_at: datetime | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    updated_at: datetime | None = None
-    ttl: int
-    attempts: int
-    worker_id: str | None = None
-    error: str | None = None
-    result: dict[str, Any] | None = None
-
-
-class HistoryRecord(BaseModel):
-    """One finished, failed, skipped or dead job; the design's fields plus job_id and timings."""
-
-    model_config = ConfigDict(extra="allow")
-
-    job_id: str | None = None
-    repo_url: str
-    status: str
-    timestamp: str
-    duration_seconds: float | None = None
-    files_processed: int | None = None
-    embeddings_generated: int | None = None
-    error: str | None = None
+class JobPublic(Job):
+    """A job as `GET /jobs/{id}` shows it: the stored record (`app.jobs.Job`)."""
 
 
 class JobHistory(BaseModel):
@@ -61,7 +33,7 @@ class JobHistory(BaseModel):
 class WorkerEntry(BaseModel):
     worker_id: str
     status: str | None = None
-    stage: str | None = None
+    stage: Stage | None = None
     progress: int | None = None
     job_id: str | None = None
     repo_url: str | None = None
@@ -73,7 +45,7 @@ class WorkerEntry(BaseModel):
 
 class WorkerStatus(BaseModel):
     status: str = Field(description="Idle, Training Graph on {repo_url}, Error: {message} or Offline")
-    stage: str | None = None
+    stage: Stage | None = None
     progress: int | None = None
     job_id: str | None = None
     heartbeat_age_seconds: float | None = None

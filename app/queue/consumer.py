@@ -14,16 +14,26 @@ least once overall: everything a job writes elsewhere must be idempotent.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from app.jobs import Clock, HistoryRecord, JobState, Stage, Task, utc_now
 from app.queue.backends import RedisBackend
-from app.queue.jobs import Clock, JobState, Task, utc_now
 from app.queue.keys import Keys
+from app.queue.scripts import (
+    DEREGISTER,
+    FIND_DEAD_WORKERS,
+    FINISH,
+    FORGET,
+    HEARTBEAT,
+    POLL,
+    REPORT,
+    REQUEUE,
+    START,
+)
 from app.queue.status import HISTORY_CAP, IDLE, OFFLINE
 
 log = logging.getLogger(__name__)
@@ -31,118 +41,6 @@ log = logging.getLogger(__name__)
 
 def _flat(fields: dict[str, Any]) -> list[str]:
     return [str(item) for pair in fields.items() for item in pair]
-
-
-# Refreshing a lease is one `SET … GET`; the worker (re-)registers only when its lease had lapsed (first poll,
-# or after the reaper wrote it off) or its published fields changed. An idle poll is thus SET + LMOVE.
-REGISTER = """
-local previous = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET')
-if (not previous) or ARGV[4] == '1' then
-  redis.call('SADD', KEYS[3], ARGV[1])
-  redis.call('HSET', KEYS[2], unpack(ARGV, 5))
-end
-if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) end
-"""
-
-# KEYS: lease, worker hash, workers set, status, queue, processing.
-# ARGV: worker id, lease ms, status or '', fields changed (1/0), fields…
-POLL = REGISTER + "return redis.call('LMOVE', KEYS[5], KEYS[6], 'LEFT', 'RIGHT')"
-
-# KEYS: lease, worker hash, workers set, status. ARGV: as POLL.
-HEARTBEAT = REGISTER + "return 1"
-
-# KEYS: job, pending, status, worker hash, lease.
-# ARGV: payload, repo url, worker id, now, retention, status, lease ms, job id, defaults for a missing record…
-START = """
-if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[2]) end
-for i = 9, #ARGV, 2 do redis.call('HSETNX', KEYS[1], ARGV[i], ARGV[i + 1]) end
-local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'state', 'started', 'worker_id', ARGV[3], 'started_at', ARGV[4],
-  'updated_at', ARGV[4], 'stage', 'cloning', 'progress', '0')
-redis.call('HDEL', KEYS[1], 'finished_at')
-redis.call('EXPIRE', KEYS[1], ARGV[5])
-redis.call('SET', KEYS[3], ARGV[6])
-redis.call('SET', KEYS[5], ARGV[3], 'PX', ARGV[7])
-redis.call('HSET', KEYS[4], 'status', ARGV[6], 'job_id', ARGV[8], 'repo_url', ARGV[2], 'stage', 'cloning',
-  'progress', '0', 'lease_ms', ARGV[7])
-return attempts
-"""
-
-# KEYS: job, worker hash, status, lease. ARGV: worker id, status, stage, progress, now, lease ms.
-REPORT = """
-redis.call('SET', KEYS[4], ARGV[1], 'PX', ARGV[6])
-if redis.call('HGET', KEYS[1], 'worker_id') == ARGV[1] and redis.call('HGET', KEYS[1], 'state') == 'started' then
-  redis.call('HSET', KEYS[1], 'stage', ARGV[3], 'progress', ARGV[4], 'updated_at', ARGV[5])
-end
-redis.call('HSET', KEYS[2], 'status', ARGV[2], 'stage', ARGV[3], 'progress', ARGV[4], 'lease_ms', ARGV[6])
-redis.call('SET', KEYS[3], ARGV[2])
-return 1
-"""
-
-# KEYS: processing, job, history, status, worker hash.
-# ARGV: payload, history record, status, retention seconds, history cap, job fields…
-FINISH = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
-redis.call('EXPIRE', KEYS[2], ARGV[4])
-redis.call('LPUSH', KEYS[3], ARGV[2])
-redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
-redis.call('SET', KEYS[4], ARGV[3])
-redis.call('HSET', KEYS[5], 'status', ARGV[3], 'job_id', '', 'repo_url', '', 'stage', '', 'progress', '0')
-return 1
-"""
-
-# KEYS: processing, queue, dead, job, history.
-# ARGV: payload, max attempts, now, reason, count this attempt (1/0), dead-letter history record, history cap.
-REQUEUE = """
-if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 'lost' end
-local attempts = tonumber(redis.call('HGET', KEYS[4], 'attempts') or '0')
-if ARGV[5] == '0' and attempts > 0 then
-  attempts = attempts - 1
-  redis.call('HSET', KEYS[4], 'attempts', attempts)
-end
-if attempts >= tonumber(ARGV[2]) then
-  redis.call('LPUSH', KEYS[3], ARGV[1])
-  redis.call('HSET', KEYS[4], 'state', 'dead', 'error', ARGV[4], 'finished_at', ARGV[3], 'updated_at', ARGV[3])
-  redis.call('LPUSH', KEYS[5], ARGV[6])
-  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
-  return 'dead'
-end
-redis.call('LPUSH', KEYS[2], ARGV[1])
-redis.call('HSET', KEYS[4], 'state', 'queued', 'error', ARGV[4], 'updated_at', ARGV[3], 'stage', '', 'progress', '0')
-return 'queued'
-"""
-
-# KEYS: reaper lock, workers set. ARGV: key prefix, lock owner, lock ms.
-FIND_DEAD_WORKERS = """
-if not redis.call('SET', KEYS[1], ARGV[2], 'NX', 'PX', ARGV[3]) then return nil end
-local dead = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  if redis.call('EXISTS', ARGV[1] .. 'worker:' .. id .. ':lease') == 0 then
-    table.insert(dead, {id, redis.call('LRANGE', ARGV[1] .. 'processing:' .. id, 0, -1)})
-  end
-end
-return dead
-"""
-
-# KEYS: lease, processing, workers set, worker hash. ARGV: worker id. Forget a worker that holds nothing.
-FORGET = """
-if redis.call('EXISTS', KEYS[1]) == 1 or redis.call('LLEN', KEYS[2]) > 0 then return 0 end
-redis.call('SREM', KEYS[3], ARGV[1])
-redis.call('DEL', KEYS[4])
-return 1
-"""
-
-# KEYS: lease, workers set, worker hash, status. ARGV: worker id, key prefix, offline status.
-DEREGISTER = """
-redis.call('DEL', KEYS[1], KEYS[3])
-redis.call('SREM', KEYS[2], ARGV[1])
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  if redis.call('EXISTS', ARGV[2] .. 'worker:' .. id .. ':lease') == 1 then return 0 end
-end
-redis.call('SET', KEYS[4], ARGV[3])
-return 1
-"""
 
 
 @dataclass(frozen=True)
@@ -169,10 +67,10 @@ class QueueConsumer:
     backend: RedisBackend
     keys: Keys
     worker_id: str
-    lease_seconds: float = 60.0
-    max_attempts: int = 3
-    retention_seconds: int = 7 * 86_400
-    default_ttl: int = 86_400
+    lease_seconds: float
+    max_attempts: int
+    retention_seconds: int
+    default_ttl: int
     clock: Clock = utc_now
     info: dict[str, str] = field(default_factory=dict)
     _published: list[str] | None = field(default=None, init=False, repr=False)
@@ -256,14 +154,14 @@ class QueueConsumer:
         ]
         args = [
             claim.payload, task.repo_url, self.worker_id, now.isoformat(), self.retention_seconds, status,
-            self._lease_ms(0), task.job_id, *_flat(defaults),
+            self._lease_ms(0), task.job_id, Stage.CLONING.value, *_flat(defaults),
         ]  # fmt: skip
         attempts = int(self.backend.eval(START, keys, args))
         self._published = None  # the job's fields replaced the idle ones
         self._lease_fresh_until = 0.0
         return Claim(claim.payload, task, claim.worker_id, attempts)
 
-    def report(self, claim: Claim, status: str, stage: str, progress: int) -> None:
+    def report(self, claim: Claim, status: str, stage: Stage, progress: int) -> None:
         """Publish the job's stage and progress; doubles as a heartbeat."""
         now = self._now()
         keys = [
@@ -273,20 +171,11 @@ class QueueConsumer:
             self.keys.lease(self.worker_id),
         ]
         args = [
-            self.worker_id, status, stage, int(progress), now.isoformat(), self._lease_ms(0),
+            self.worker_id, status, stage.value, int(progress), now.isoformat(), self._lease_ms(0),
         ]  # fmt: skip
         self.backend.eval(REPORT, keys, args)
 
-    def finish(
-        self,
-        claim: Claim,
-        state: JobState,
-        record: dict[str, Any],
-        *,
-        status: str = IDLE,
-        error: str | None = None,
-        result: dict[str, Any] | None = None,
-    ) -> bool:
+    def finish(self, claim: Claim, record: HistoryRecord, *, status: str = IDLE) -> bool:
         """Record the job's end and its history entry atomically; False when the lease was lost."""
         now, task = self._now().isoformat(), claim.task
         fields: dict[str, Any] = {
@@ -294,17 +183,17 @@ class QueueConsumer:
             "job_id": task.job_id,
             "repo_url": task.repo_url,
             "ttl": task.ttl,
-            "state": state.value,
+            "state": record.status.value,
             "finished_at": now,
             "updated_at": now,
+            "stage": "",
+            "error": record.error or "",
         }
         if task.submitted_at is not None:
             fields["submitted_at"] = task.submitted_at.isoformat()
-        if state is JobState.FINISHED:
+        if record.status is JobState.FINISHED:
             fields["progress"] = 100
-        fields["error"] = error or ""
-        if result is not None:
-            fields["result"] = json.dumps(result)
+            fields["result"] = record.result().model_dump_json()
         keys = [
             self.keys.processing(self.worker_id),
             self.keys.job(claim.task.job_id),
@@ -314,7 +203,7 @@ class QueueConsumer:
         ]
         args = [
             claim.payload,
-            json.dumps(record),
+            record.model_dump_json(),
             status,
             self.retention_seconds,
             HISTORY_CAP,
@@ -334,18 +223,15 @@ class QueueConsumer:
     def _requeue(self, owner: str, payload: str, task: Task, reason: str, count_attempt: bool) -> str:
         now = self._now()
         attempts = int(self.backend.hgetall(self.keys.job(task.job_id)).get("attempts", 0) or 0)
-        dead_record = {
-            "job_id": task.job_id,
-            "repo_url": task.repo_url,
-            "status": JobState.DEAD.value,
-            "error": reason,
-            "attempts": attempts,
-            "worker_id": owner,
-            "timestamp": now.isoformat(),
-            "duration_seconds": None,
-            "files_processed": 0,
-            "embeddings_generated": 0,
-        }
+        dead_record = HistoryRecord(
+            job_id=task.job_id,
+            repo_url=task.repo_url,
+            status=JobState.DEAD,
+            error=reason,
+            attempts=attempts,
+            worker_id=owner,
+            timestamp=now,
+        )
         keys = [
             self.keys.processing(owner),
             self.keys.queue,
@@ -359,7 +245,7 @@ class QueueConsumer:
             now.isoformat(),
             reason,
             int(count_attempt),
-            json.dumps(dead_record),
+            dead_record.model_dump_json(),
             HISTORY_CAP,
         ]
         return str(self.backend.eval(REQUEUE, keys, args))
@@ -369,7 +255,12 @@ class QueueConsumer:
         dead = self.backend.eval(
             FIND_DEAD_WORKERS,
             [self.keys.reaper_lock, self.keys.workers],
-            [self.keys.prefix, self.worker_id, int(lock_seconds * 1000)],
+            [
+                self.worker_id,
+                int(lock_seconds * 1000),
+                *Keys.template(self.keys.lease),
+                *Keys.template(self.keys.processing),
+            ],
         )
         outcomes: list[ReapOutcome] = []
         for worker_id, payloads in dead or []:
@@ -414,5 +305,5 @@ class QueueConsumer:
                 self.keys.worker(self.worker_id),
                 self.keys.status,
             ],
-            [self.worker_id, self.keys.prefix, OFFLINE],
+            [self.worker_id, OFFLINE, *Keys.template(self.keys.lease)],
         )

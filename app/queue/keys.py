@@ -2,12 +2,16 @@
 
 The design's three keys keep their names (`ingest_queue`, `worker_status`, `job_history`); the rest serve
 job records, de-duplication, leases and the dead-letter list. An optional prefix lets several deployments
-or test runs share one database.
+or test runs share one database. Lua scripts get their key names from here (`template` for the keys a
+script derives from a worker id).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+
+_SLOT = "\0"
 
 
 @dataclass(frozen=True)
@@ -24,7 +28,7 @@ class Keys:
 
     @property
     def pending(self) -> str:
-        """Hash repo_url → payload of its queued job, so a repository is queued at most once."""
+        """Hash repository → payload of its queued job, so a repository is queued at most once."""
         return self._key("ingest_pending")
 
     @property
@@ -66,3 +70,9 @@ class Keys:
     def processing(self, worker_id: str) -> str:
         """List: payloads the worker has claimed and not yet finished."""
         return self._key(f"processing:{worker_id}")
+
+    @staticmethod
+    def template(key_of: Callable[[str], str]) -> tuple[str, str]:
+        """The text before and after the id in `key_of(id)`, for a script that builds such keys itself."""
+        head, tail = key_of(_SLOT).split(_SLOT)
+        return head, tail

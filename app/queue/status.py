@@ -8,14 +8,17 @@ job, heartbeat time and current poll interval, and a lease key whose TTL says it
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pydantic import ValidationError
+
+from app.jobs import HistoryRecord
 from app.queue.backends import RedisBackend
 from app.queue.keys import Keys
+from app.queue.scripts import READ_STATUS
 
 IDLE = "Idle"
 OFFLINE = "Offline"
@@ -80,20 +83,9 @@ class StatusView:
         return live[0] if live else None
 
 
-# One round trip for the whole status view. KEYS: status key, workers set. ARGV: key prefix.
-# Worker keys are derived from the set's members, which Upstash's default (global) script lock permits.
-READ_STATUS = """
-local out = {redis.call('GET', KEYS[1]) or ''}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
-  local ttl = redis.call('PTTL', ARGV[1] .. 'worker:' .. id .. ':lease')
-  table.insert(out, {id, ttl, redis.call('HGETALL', ARGV[1] .. 'worker:' .. id)})
-end
-return out
-"""
-
-
 def read_status(backend: RedisBackend, keys: Keys) -> StatusView:
-    reply = backend.eval(READ_STATUS, [keys.status, keys.workers], [keys.prefix])
+    templates = [*Keys.template(keys.lease), *Keys.template(keys.worker)]
+    reply = backend.eval(READ_STATUS, [keys.status, keys.workers], templates)
     stored = reply[0] or None
     workers = [_worker_view(entry) for entry in reply[1:]]
     any_alive = any(worker.alive for worker in workers)
@@ -115,14 +107,12 @@ def _worker_view(entry: Sequence[Any]) -> WorkerView:
     return WorkerView(worker_id=worker_id, alive=alive, fields=fields, heartbeat_age_seconds=age)
 
 
-def read_history(backend: RedisBackend, keys: Keys, limit: int) -> list[dict[str, Any]]:
-    """The newest `limit` history records; entries that are not JSON objects are skipped."""
+def read_history(backend: RedisBackend, keys: Keys, limit: int) -> list[HistoryRecord]:
+    """The newest `limit` history records; entries that are not records (another producer's) are skipped."""
     records = []
     for raw in backend.lrange(keys.history, 0, limit - 1):
         try:
-            record = json.loads(raw)
-        except json.JSONDecodeError:
+            records.append(HistoryRecord.model_validate_json(raw))
+        except ValidationError:
             continue
-        if isinstance(record, dict):
-            records.append(record)
     return records

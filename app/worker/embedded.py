@@ -7,9 +7,10 @@ import threading
 from collections import Counter
 from typing import Any
 
-from app.api.deps import Services, repository
 from app.config import Settings
 from app.graphview.cycles import dependency_cycles
+from app.jobs import JobResult
+from app.services import Services, build_services
 from app.worker.hardware import detect_hardware
 from app.worker.loop import Worker
 
@@ -54,12 +55,9 @@ def ingest_now(settings: Settings, repo_url: str, *, neighbours: int = 3) -> dic
 
     Used by `python -m app.cli ingest`: the whole system in one call, on the embedded stores.
     """
-    from app.api.deps import build_services
-    from app.queue.backends import open_backend
-
-    services = build_services(settings, open_backend(settings))
+    services = build_services(settings)
     try:
-        repo = repository(services, repo_url)
+        repo = settings.repo_policy.parse(repo_url)
         job_id = services.jobs.submit(repo).job_id
         EmbeddedWorker(services).run_until_empty()
         job = services.jobs.get(job_id)
@@ -69,12 +67,12 @@ def ingest_now(settings: Settings, repo_url: str, *, neighbours: int = 3) -> dic
                 "error": job.error,
                 "text": f"Job {job.state.value}: {job.error}",
             }
-        return _summary(services, repo.repo_url, job.result or {}, neighbours)
+        return _summary(services, repo.repo_url, job.result or JobResult(), neighbours)
     finally:
         services.close()
 
 
-def _summary(services: Services, repo_url: str, result: dict[str, Any], neighbours: int) -> dict[str, Any]:
+def _summary(services: Services, repo_url: str, result: JobResult, neighbours: int) -> dict[str, Any]:
     graph = services.metadata.get_graph(repo_url)
     files = [item.path for item in graph.files]
     cycles = dependency_cycles(files, ((edge.src, edge.dst) for edge in graph.edges))
@@ -91,7 +89,8 @@ def _summary(services: Services, repo_url: str, result: dict[str, Any], neighbou
         f"  files: {len(files)} ({', '.join(f'{n} {lang}' for lang, n in languages.most_common())})",
         f"  edges: {len(graph.edges)}   import cycles: {len(cycles)}"
         + (f" (largest: {len(cycles[0])} files)" if cycles else ""),
-        f"  stage seconds: {result.get('stage_seconds', {})}",
+        "  stage seconds: "
+        + ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in result.stage_seconds.items()),
         "  most imported files and their structural neighbours:",
     ]
     for path in hubs:
@@ -105,7 +104,7 @@ def _summary(services: Services, repo_url: str, result: dict[str, Any], neighbou
         "edges": len(graph.edges),
         "cycles": cycles,
         "languages": dict(languages),
-        "stage_seconds": result.get("stage_seconds", {}),
+        "stage_seconds": {stage.value: seconds for stage, seconds in result.stage_seconds.items()},
         "similar": similar,
         "text": "\n".join(lines),
     }

@@ -1,4 +1,4 @@
-"""One ingest job: clone → graph → Node2Vec embeddings → Qdrant and the metadata database.
+"""The ingest job: clone → graph → Node2Vec embeddings → Qdrant and the metadata database.
 
 Each stage reports its own progress (the worker maps it onto 0–100) and its wall time. Everything the job
 writes is idempotent, since a job may be delivered more than once: vectors are keyed by uuid5 of
@@ -13,18 +13,19 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
 from app.errors import StoreUnavailable, TrainingError, UploadError
 from app.graph.build import DependencyGraph, build_graph
-from app.stores.configured import migrate_schema
+from app.jobs import HistoryRecord, JobResult, Stage
+from app.services import Services
 from app.stores.metadata import EdgeRecord, FileRecord, JobRecord, MetadataStore
 from app.stores.vectors import FileVector, VectorStoreAccess
 from app.worker.clone import clone_repository
-from app.worker.loop import JobContext, JobOutcome
+from app.worker.job import JobContext
 from app.worker.workspace import job_workspace
 
 if TYPE_CHECKING:
@@ -37,10 +38,10 @@ log = logging.getLogger(__name__)
 class StageClock:
     """Wall seconds per stage, in the order the stages ran."""
 
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[Stage, float] = field(default_factory=dict)
 
     @contextmanager
-    def stage(self, name: str, context: JobContext) -> Iterator[None]:
+    def stage(self, name: Stage, context: JobContext) -> Iterator[None]:
         context.check_cancelled()
         context.report(name, 0.0)
         started = time.monotonic()
@@ -52,8 +53,8 @@ class StageClock:
 
 
 @dataclass
-class IngestPipeline:
-    """The job the edge worker runs for each repository."""
+class IngestJob:
+    """The job the edge worker runs for each repository (a `JobProcessor`)."""
 
     settings: Settings
     vectors: VectorStoreAccess
@@ -62,11 +63,11 @@ class IngestPipeline:
     workspace_root: Path
     seed: int = 0
 
-    def __call__(self, context: JobContext) -> JobOutcome:
+    def __call__(self, context: JobContext) -> JobResult:
         clock = StageClock()
         repo = context.repo
         with job_workspace(self.workspace_root) as workdir:
-            with clock.stage("cloning", context):
+            with clock.stage(Stage.CLONING, context):
                 cloned = clone_repository(
                     repo.clone_source,
                     workdir / "repo",
@@ -74,33 +75,31 @@ class IngestPipeline:
                     max_bytes=self.settings.clone_max_bytes,
                     allow_local=repo.is_local and self.settings.local_repos_allowed,
                 )
-            with clock.stage("parsing", context):
-                graph = build_graph(cloned.path, progress=_fraction(context, "parsing"))
+            with clock.stage(Stage.PARSING, context):
+                graph = build_graph(cloned.path, progress=_fraction(context, Stage.PARSING))
         commit = cloned.commit or ""
-        with clock.stage("training", context):
+        with clock.stage(Stage.TRAINING, context):
             embeddings = self._train(graph, context)
-        with clock.stage("uploading", context):
+        with clock.stage(Stage.UPLOADING, context):
             points_deleted = self._store(repo.repo_url, commit, graph, embeddings, context)
         log.info(
             "%s @ %s: %d files, %d edges, %d parse failures",
             repo.repo_url, commit[:12] or "(empty)", len(graph.files), len(graph.edges), len(graph.parse_failures),
         )  # fmt: skip
-        return JobOutcome(
+        return JobResult(
             files_processed=len(graph.files),
             embeddings_generated=int(embeddings.shape[0]),
             stage_seconds=clock.seconds,
-            details={
-                "commit": cloned.commit,
-                "edges": len(graph.edges),
-                "parse_failures": len(graph.parse_failures),
-                "points_deleted": points_deleted,
-            },
+            commit=cloned.commit,
+            edges=len(graph.edges),
+            parse_failures=len(graph.parse_failures),
+            points_deleted=points_deleted,
         )
 
     def _train(self, graph: DependencyGraph, context: JobContext) -> Any:
         def on_epoch(progress: EpochProgress) -> None:
             context.check_cancelled()
-            context.report("training", progress.percent / 100)
+            context.report(Stage.TRAINING, progress.percent / 100)
             log.info("Epoch %d/%d: loss %.4f", progress.epoch, progress.epochs, progress.loss)
 
         try:
@@ -128,51 +127,52 @@ class IngestPipeline:
         try:
             with self.vectors.session() as store:
                 upload = store.replace_repository(repo_url, commit, points)
-            context.report("uploading", 0.7)
+            context.report(Stage.UPLOADING, 0.7)
             self.metadata.record_ingest(repo_url, commit or None, files, edges)
         except StoreUnavailable as exc:
-            raise UploadError(f"{exc.public_detail} ({type(exc).__name__})") from exc
+            raise UploadError(f"Storing the results failed: {exc}") from exc
         return upload.deleted
 
-    def journal(self, record: dict[str, Any]) -> None:
+    def journal(self, record: HistoryRecord) -> None:
         """Keep the job's outcome in the metadata database too (best effort: Redis holds the truth)."""
-        finished_at = datetime.fromisoformat(record["timestamp"])
-        duration = record.get("duration_seconds")
+        duration = record.duration_seconds
         try:
             self.metadata.record_job(
                 JobRecord(
-                    id=record["job_id"],
-                    repo_url=record["repo_url"],
-                    state=record["status"],
-                    attempts=int(record.get("attempts") or 0),
-                    error=record.get("error"),
-                    started_at=finished_at - timedelta(seconds=duration) if duration is not None else None,
-                    finished_at=finished_at,
-                    stage_seconds=record.get("stage_seconds") or {},
+                    id=record.job_id,
+                    repo_url=record.repo_url,
+                    state=record.status.value,
+                    attempts=record.attempts,
+                    error=record.error,
+                    started_at=record.timestamp - timedelta(seconds=duration)
+                    if duration is not None
+                    else None,
+                    finished_at=record.timestamp,
+                    stage_seconds={stage.value: seconds for stage, seconds in record.stage_seconds.items()},
                 )
             )
         except StoreUnavailable as exc:
-            log.warning("Job %s not journaled in the database: %s", record.get("job_id"), exc.public_detail)
+            log.warning("Job %s not journaled in the database: %s", record.job_id, exc)
 
 
-def _fraction(context: JobContext, stage: str) -> Callable[[int, int], None]:
+def _fraction(context: JobContext, stage: Stage) -> Callable[[int, int], None]:
     def report(done: int, total: int) -> None:
         context.report(stage, done / total if total else 1.0)
 
     return report
 
 
-def build_pipeline(
-    settings: Settings, vectors: VectorStoreAccess, metadata: MetadataStore, device: str
-) -> IngestPipeline:
-    """The pipeline over the given stores, training on `device`; stale workspaces of dead workers swept."""
+def build_ingest_job(services: Services, device: str) -> IngestJob:
+    """The ingest job over the services' stores, training on `device`; stale workspaces of dead workers swept."""
     from app.embedding.node2vec import NeuralGraphService
     from app.worker.workspace import sweep_stale_workspaces
 
-    migrate_schema(metadata)
-    workspace_root = settings.workspace_dir
+    services.migrate_schema()
+    workspace_root = services.settings.workspace_dir
     workspace_root.mkdir(parents=True, exist_ok=True)
     swept = sweep_stale_workspaces(workspace_root)
     if swept:
         log.warning("Removed %d workspace(s) left by a stopped worker", swept)
-    return IngestPipeline(settings, vectors, metadata, NeuralGraphService(device), workspace_root)
+    return IngestJob(
+        services.settings, services.vectors, services.metadata, NeuralGraphService(device), workspace_root
+    )

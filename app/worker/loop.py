@@ -17,87 +17,55 @@ import signal
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from types import FrameType
-from typing import Any, Protocol
+from typing import Any
 
-from app.errors import IngestError, InvalidRepoUrl, QueueUnavailable
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exponential_jitter
+
+from app.config import Settings
+from app.errors import IngestError, InvalidRepoUrl, QueueUnavailable, one_line
+from app.jobs import HistoryRecord, JobResult, JobState
 from app.queue.consumer import Claim, QueueConsumer
-from app.queue.jobs import JobState
 from app.queue.status import IDLE, error_status, training_status
-from app.repo_url import RepoRef, parse_repo_url
+from app.repo_url import RepoPolicy
+from app.worker.job import JobCancelled, JobProcessor, JobThread
 
 log = logging.getLogger(__name__)
-
-# Share of the overall progress bar each stage covers.
-STAGE_SPANS: dict[str, tuple[int, int]] = {
-    "cloning": (0, 10),
-    "parsing": (10, 30),
-    "training": (30, 90),
-    "uploading": (90, 100),
-}
-
-
-class JobCancelled(Exception):
-    """Raised inside a job when the worker is shutting down and the job must stop."""
-
-
-@dataclass
-class JobContext:
-    """What a running job sees: its task, its repository, a progress callback and a cancel flag."""
-
-    claim: Claim
-    repo: RepoRef
-    report: Callable[[str, float], None]
-    cancelled: threading.Event
-
-    def check_cancelled(self) -> None:
-        if self.cancelled.is_set():
-            raise JobCancelled("worker is shutting down")
-
-
-@dataclass
-class JobOutcome:
-    """What a finished job hands back for its history record."""
-
-    files_processed: int = 0
-    embeddings_generated: int = 0
-    stage_seconds: dict[str, float] = field(default_factory=dict)
-    details: dict[str, Any] = field(default_factory=dict)
-
-
-class JobProcessor(Protocol):
-    def __call__(self, context: JobContext) -> JobOutcome: ...
 
 
 @dataclass
 class WorkerTiming:
-    poll_interval: float = 2.0
-    idle_poll_interval: float = 30.0
-    active_window: float = 180.0
-    heartbeat: float = 10.0
-    reap_interval: float = 60.0
-    shutdown_grace: float = 60.0
-    max_backoff: float = 30.0
+    """The loop's intervals in seconds; the first six are settings (`from_settings`)."""
+
+    poll_interval: float
+    idle_poll_interval: float
+    active_window: float
+    heartbeat: float
+    reap_interval: float
+    shutdown_grace: float
+    max_backoff: float = 30.0  # longest wait between two tries during a Redis outage
     progress_interval: float = 0.5  # fewest seconds between two published progress values
     retry_base: float = 2.0  # a transient failure waits about retry_base × 2^(attempt-1) before its retry
     retry_cap: float = 60.0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> WorkerTiming:
+        return cls(
+            poll_interval=settings.poll_interval_seconds,
+            idle_poll_interval=settings.idle_poll_interval_seconds,
+            active_window=settings.active_window_seconds,
+            heartbeat=settings.heartbeat_seconds,
+            reap_interval=settings.reap_interval_seconds,
+            shutdown_grace=settings.shutdown_grace_seconds,
+        )
 
     def retry_delay(self, attempt: int) -> float:
         """Exponential backoff with full jitter in [½, 1½] of the step, capped."""
         step = min(self.retry_cap, self.retry_base * 2 ** max(0, attempt - 1))
         return step * random.uniform(0.5, 1.5)
-
-
-@dataclass
-class RepoPolicy:
-    allowed_hosts: tuple[str, ...]
-    allow_local: bool
-
-    def parse(self, repo_url: str) -> RepoRef:
-        return parse_repo_url(repo_url, allowed_hosts=self.allowed_hosts, allow_local=self.allow_local)
 
 
 class Worker:
@@ -112,7 +80,7 @@ class Worker:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_job_end: Callable[[], None] | None = None,
-        on_record: Callable[[dict[str, Any]], None] | None = None,
+        on_record: Callable[[HistoryRecord], None] | None = None,
     ) -> None:
         self.consumer = consumer
         self.process = process
@@ -128,7 +96,6 @@ class Worker:
         self._idle_polls = 0
         self.poll_interval = self.timing.poll_interval
         self._outage_since: float | None = None
-        self._backoff = 1.0
         self.jobs_done = 0
 
     # ---- control -------------------------------------------------------------------------------------
@@ -164,15 +131,15 @@ class Worker:
         # A worker that just started is likely wanted: poll fast for one active window.
         self._last_work = self.clock()
         try:
-            self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval, IDLE))
+            self._until_redis(lambda: self.consumer.heartbeat(self.poll_interval, IDLE), give_up=self._stop)
             while not self._stop.is_set():
                 interval = self.poll_interval = self._next_poll_interval()
-                claim = self._call_redis(partial(self.consumer.poll, interval))
+                claim = self._until_redis(partial(self.consumer.poll, interval), give_up=self._stop)
                 if claim is None:
-                    if burst and self._outage_since is None:
+                    if burst:
                         break
                     self._maybe_reap(interval)
-                    self._stop.wait(self._backoff if self._outage_since is not None else interval)
+                    self._stop.wait(interval)
                     continue
                 self._idle_polls = 0
                 self._last_work = self.clock()
@@ -201,7 +168,7 @@ class Worker:
         self._call_redis(self.consumer.reap)
 
     def _call_redis(self, operation: Callable[[], Any]) -> Any:
-        """Run a queue operation once; during an outage return None and let the loop back off."""
+        """Run a queue operation once (a heartbeat, a reap); during an outage note it and return None."""
         try:
             result = operation()
         except QueueUnavailable as exc:
@@ -210,22 +177,45 @@ class Worker:
         self._note_recovery()
         return result
 
+    def _until_redis(self, operation: Callable[[], Any], *, give_up: threading.Event | None = None) -> Any:
+        """Run a queue operation through a Redis outage, waiting 1, 2, 4 … `max_backoff` s between tries.
+
+        Returns None without running it when `give_up` is set (default: a cold stop), so that a job's state
+        stays in hand until it lands or the worker must leave; the reaper then returns the job.
+        """
+        give_up = give_up or self._abort
+        retrying = Retrying(
+            retry=retry_if_exception_type(QueueUnavailable),
+            wait=wait_exponential_jitter(initial=1.0, max=self.timing.max_backoff, jitter=0.2),
+            stop=lambda _state: give_up.is_set(),
+            sleep=give_up.wait,
+            before_sleep=self._before_retry,
+            retry_error_callback=lambda _state: None,
+        )
+        result = retrying(operation)
+        if give_up.is_set() and self._outage_since is not None:
+            log.error("Stopping during a Redis outage; the reaper will return any job left behind")
+        else:
+            self._note_recovery()
+        return result
+
+    def _before_retry(self, state: RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        if isinstance(error, QueueUnavailable):
+            self._note_outage(error)
+
     def _note_outage(self, exc: QueueUnavailable) -> None:
-        """Log once per outage; each further failure doubles the wait, up to max_backoff."""
+        """Log once per outage."""
         if self._outage_since is None:
             self._outage_since = self.clock()
-            self._backoff = 1.0
             log.error(
                 "Redis unreachable (%s); retrying with backoff up to %.0f s", exc, self.timing.max_backoff
             )
-        else:
-            self._backoff = min(self._backoff * 2, self.timing.max_backoff)
 
     def _note_recovery(self) -> None:
         if self._outage_since is not None:
             log.warning("Redis reachable again after %.1f s", self.clock() - self._outage_since)
             self._outage_since = None
-            self._backoff = 1.0
 
     # ---- one job -------------------------------------------------------------------------------------
 
@@ -251,15 +241,15 @@ class Worker:
         task = claim.task
         reason = f"task exceeded its TTL ({age:.0f} s old, TTL {task.ttl} s)"
         log.warning("Skipping job %s (%s): %s", task.job_id, task.repo_url, reason)
-        record = self._record(claim, JobState.SKIPPED, 0.0, JobOutcome(), error=reason)
-        record["reason"] = reason
-        record["age_seconds"] = round(age, 3)
-        self._finish(claim, JobState.SKIPPED, record, status=IDLE, error=reason)
+        record = self._record(
+            claim, JobState.SKIPPED, 0.0, JobResult(age_seconds=round(age, 3)), error=reason
+        )
+        self._finish(claim, record, status=IDLE)
         self.jobs_done += 1
 
-    def _finish(self, claim: Claim, state: JobState, record: dict[str, Any], **fields: Any) -> None:
+    def _finish(self, claim: Claim, record: HistoryRecord, *, status: str) -> None:
         """Record the job's end (through any Redis outage), then hand the record to `on_record`."""
-        recorded = self._until_redis(lambda: self.consumer.finish(claim, state, record, **fields))
+        recorded = self._until_redis(lambda: self.consumer.finish(claim, record, status=status))
         if recorded and self.on_record:
             try:
                 self.on_record(record)
@@ -267,7 +257,7 @@ class Worker:
                 log.exception("Could not pass job %s's record on", claim.task.job_id)
 
     def _run_job(self, claim: Claim) -> None:
-        runner = _JobThread(self, claim)
+        runner = JobThread(self, claim)
         runner.start()
         next_beat = self.clock() + self.timing.heartbeat
         grace_deadline: float | None = None
@@ -285,35 +275,40 @@ class Worker:
         log.warning("Job %s stopped before finishing; handing it back to the queue", claim.task.job_id)
         runner.cancelled.set()
         runner.done.wait(5.0)
+        self._hand_back(claim)
+
+    def _hand_back(self, claim: Claim) -> None:
         self._until_redis(
             lambda: self.consumer.requeue(claim, "handed back at shutdown", count_attempt=False)
         )
 
-    def _conclude(self, claim: Claim, runner: _JobThread) -> None:
-        elapsed = runner.elapsed
+    def _conclude(self, claim: Claim, runner: JobThread) -> None:
         error = runner.error
         if error is None:
-            record = self._record(claim, JobState.FINISHED, elapsed, runner.outcome)
-            self._finish(claim, JobState.FINISHED, record, status=IDLE, result=_result(record))
-            log.info("Job %s finished in %.1f s", claim.task.job_id, elapsed)
+            record = self._record(claim, JobState.FINISHED, runner.elapsed, runner.result)
+            self._finish(claim, record, status=IDLE)
+            log.info("Job %s finished in %.1f s", claim.task.job_id, runner.elapsed)
             return
-        message = _describe(error)
         if isinstance(error, JobCancelled):
-            self._until_redis(
-                lambda: self.consumer.requeue(claim, "handed back at shutdown", count_attempt=False)
-            )
+            self._hand_back(claim)
             return
+        message = describe_failure(error, runner)
         if isinstance(error, IngestError) and error.transient:
-            delay = self.timing.retry_delay(claim.attempts)
-            log.warning("Job %s: %s; retrying in %.1f s", claim.task.job_id, message, delay)
-            self._hold(delay)
-            outcome = self._until_redis(lambda: self.consumer.requeue(claim, message))
-            log.warning("Job %s hit a transient failure (%s): %s", claim.task.job_id, message, outcome)
-            self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval, error_status(message)))
+            self._retry_later(claim, error, message)
             return
-        record = self._record(claim, JobState.FAILED, elapsed, runner.outcome, error=message)
-        self._finish(claim, JobState.FAILED, record, status=error_status(message), error=message)
+        record = self._record(claim, JobState.FAILED, runner.elapsed, runner.result, error=message)
+        record.stage = error.stage if isinstance(error, IngestError) else runner.stage
+        self._finish(claim, record, status=error_status(message))
         log.error("Job %s failed: %s", claim.task.job_id, message)
+
+    def _retry_later(self, claim: Claim, error: IngestError, message: str) -> None:
+        """A transient failure: wait (the error's own advice, else backoff), then back into the queue."""
+        delay = error.retry_after or self.timing.retry_delay(claim.attempts)
+        log.warning("Job %s: %s; retrying in %.1f s", claim.task.job_id, message, delay)
+        self._hold(delay)
+        outcome = self._until_redis(lambda: self.consumer.requeue(claim, message))
+        log.warning("Job %s hit a transient failure (%s): %s", claim.task.job_id, message, outcome)
+        self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval, error_status(message)))
 
     def _hold(self, seconds: float) -> None:
         """Wait with the lease kept alive (the job stays ours meanwhile); a stop cuts the wait short."""
@@ -323,43 +318,22 @@ class Worker:
             self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval))
 
     def _record(
-        self, claim: Claim, state: JobState, elapsed: float, outcome: JobOutcome, error: str | None = None
-    ) -> dict[str, Any]:
+        self, claim: Claim, state: JobState, elapsed: float, result: JobResult, error: str | None = None
+    ) -> HistoryRecord:
         """The history record: the design's fields (property 9) plus id, attempts, worker and timings."""
-        record: dict[str, Any] = {
-            "job_id": claim.task.job_id,
-            "repo_url": claim.task.repo_url,
-            "status": state.value,
-            "duration_seconds": round(elapsed, 3),
-            "files_processed": outcome.files_processed,
-            "embeddings_generated": outcome.embeddings_generated,
-            "timestamp": self.consumer.clock().isoformat(),
-            "attempts": claim.attempts,
-            "worker_id": self.consumer.worker_id,
-            "stage_seconds": {name: round(seconds, 3) for name, seconds in outcome.stage_seconds.items()},
-            **outcome.details,
-        }
-        if error:
-            record["error"] = error
-        return record
-
-    def _until_redis(self, operation: Callable[[], Any]) -> Any:
-        """Keep a job's state in hand through a Redis outage: retry with backoff until it lands.
-
-        Gives up only on a cold stop; the job then stays in the processing list, and the reaper returns it.
-        """
-        while True:
-            try:
-                result = operation()
-            except QueueUnavailable as exc:
-                self._note_outage(exc)
-                if self._abort.is_set():
-                    log.error("Cold stop during a Redis outage; the reaper will return the job")
-                    return None
-                self._abort.wait(self._backoff * random.uniform(0.8, 1.2))
-                continue
-            self._note_recovery()
-            return result
+        stage_seconds = {stage: round(seconds, 3) for stage, seconds in result.stage_seconds.items()}
+        return HistoryRecord(
+            **result.model_dump(exclude={"stage_seconds", "duration_seconds", "attempts"}),
+            stage_seconds=stage_seconds,
+            duration_seconds=round(elapsed, 3),
+            attempts=claim.attempts,
+            job_id=claim.task.job_id,
+            repo_url=claim.task.repo_url,
+            status=state,
+            timestamp=self.consumer.clock(),
+            worker_id=self.consumer.worker_id,
+            error=error,
+        )
 
     def _teardown(self) -> None:
         try:
@@ -372,60 +346,9 @@ class Worker:
         log.info("Worker %s stopped after %d job(s)", self.consumer.worker_id, self.jobs_done)
 
 
-def _result(record: dict[str, Any]) -> dict[str, Any]:
-    skip = {"job_id", "repo_url", "status", "timestamp", "worker_id"}
-    return {name: value for name, value in record.items() if name not in skip}
-
-
-def _describe(error: BaseException) -> str:
+def describe_failure(error: BaseException, runner: JobThread) -> str:
+    """What a failed job's record says: our errors as they are, anything else with the stage it broke in."""
     if isinstance(error, IngestError | InvalidRepoUrl):
         return str(error) or type(error).__name__
-    return f"internal error ({type(error).__name__}: {error})"
-
-
-class _JobThread(threading.Thread):
-    """Runs one job; reports progress through the worker, throttled."""
-
-    def __init__(self, worker: Worker, claim: Claim) -> None:
-        super().__init__(name=f"job-{claim.task.job_id[:8]}", daemon=True)
-        self.worker = worker
-        self.claim = claim
-        self.done = threading.Event()
-        self.cancelled = threading.Event()
-        self.outcome = JobOutcome()
-        self.error: BaseException | None = None
-        self.elapsed = 0.0
-        self._last_report: tuple[str, int] | None = None
-        self._last_report_at = 0.0
-
-    def run(self) -> None:
-        started = time.monotonic()
-        try:
-            repo = self.worker.policy.parse(self.claim.task.repo_url)
-            context = JobContext(self.claim, repo, self.report, self.cancelled)
-            self.outcome = self.worker.process(context)
-        except BaseException as exc:  # a job's failure must never take the worker down
-            self.error = exc
-        finally:
-            self.elapsed = time.monotonic() - started
-            if self.worker.on_job_end:
-                self.worker.on_job_end()
-            self.done.set()
-
-    def report(self, stage: str, fraction: float) -> None:
-        """Map a stage's own 0–1 progress onto the job's 0–100 and publish it, throttled."""
-        low, high = STAGE_SPANS.get(stage, (0, 100))
-        progress = int(low + (high - low) * min(max(fraction, 0.0), 1.0))
-        now = time.monotonic()
-        changed_stage = self._last_report is None or self._last_report[0] != stage
-        if not changed_stage and (
-            self._last_report == (stage, progress)
-            or now - self._last_report_at < self.worker.timing.progress_interval
-        ):
-            return
-        self._last_report, self._last_report_at = (stage, progress), now
-        status = training_status(self.claim.task.repo_url)
-        try:
-            self.worker.consumer.report(self.claim, status, stage, progress)
-        except QueueUnavailable as exc:
-            log.debug("Progress not published (%s)", exc)
+    where = f"in the {runner.stage} stage" if runner.stage else "before the first stage"
+    return f"internal error {where} ({type(error).__name__}: {one_line(error)})"

@@ -11,16 +11,17 @@ import sys
 import uuid
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from app.config import Mode, RedisBackendKind, Settings, load_settings
 from app.errors import ConfigError
-from app.queue.backends import RedisBackend, open_backend
+from app.jobs import HistoryRecord
+from app.queue.backends import RedisBackend
 from app.queue.consumer import QueueConsumer
 from app.queue.keys import Keys
-from app.stores.configured import configured_metadata, configured_vectors
+from app.services import Services, build_services
 from app.worker.hardware import Hardware, detect_hardware
-from app.worker.loop import JobProcessor, RepoPolicy, Worker, WorkerTiming
+from app.worker.job import JobProcessor
+from app.worker.loop import Worker, WorkerTiming
 from app.worker.selftest import format_report, run_checks, worker_checks
 
 log = logging.getLogger("neo_alexandria.worker")
@@ -30,23 +31,12 @@ def default_worker_id() -> str:
     return f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:4]}"
 
 
-def timing_from(settings: Settings) -> WorkerTiming:
-    return WorkerTiming(
-        poll_interval=settings.poll_interval_seconds,
-        idle_poll_interval=settings.idle_poll_interval_seconds,
-        active_window=settings.active_window_seconds,
-        heartbeat=settings.heartbeat_seconds,
-        reap_interval=settings.reap_interval_seconds,
-        shutdown_grace=settings.shutdown_grace_seconds,
-    )
-
-
 def build_worker(
     settings: Settings,
     process: JobProcessor,
     backend: RedisBackend,
     hardware: Hardware,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[HistoryRecord], None] | None = None,
 ) -> Worker:
     consumer = QueueConsumer(
         backend,
@@ -58,12 +48,11 @@ def build_worker(
         default_ttl=settings.task_ttl_seconds,
         info={"hostname": socket.gethostname(), "pid": str(os.getpid()), "device": hardware.describe()},
     )
-    policy = RepoPolicy(settings.allowed_repo_hosts, settings.local_repos_allowed)
     return Worker(
         consumer,
         process,
-        policy,
-        timing_from(settings),
+        settings.repo_policy,
+        WorkerTiming.from_settings(settings),
         on_job_end=lambda: free_memory(hardware),
         on_record=on_record,
     )
@@ -80,26 +69,22 @@ def free_memory(hardware: Hardware) -> None:
 
 
 def run_worker(
-    settings: Settings,
+    services: Services,
     process: JobProcessor,
     *,
     burst: bool = False,
     hardware: Hardware | None = None,
-    on_record: Callable[[dict[str, Any]], None] | None = None,
+    on_record: Callable[[HistoryRecord], None] | None = None,
 ) -> int:
     """Print the hardware, register, and work until a signal (or an empty queue in burst mode)."""
     hardware = hardware or detect_hardware()
     print("Neo Alexandria edge worker", flush=True)
     print(f"   Hardware: {hardware.name}", flush=True)
     print(f"   Device:   {hardware.device}", flush=True)
-    backend = open_backend(settings)
-    try:
-        worker = build_worker(settings, process, backend, hardware, on_record)
-        print(f"   Worker:   {worker.consumer.worker_id} (Redis: {backend.name})", flush=True)
-        worker.install_signal_handlers()
-        worker.run(burst=burst)
-    finally:
-        backend.close()
+    worker = build_worker(services.settings, process, services.backend, hardware, on_record)
+    print(f"   Worker:   {worker.consumer.worker_id} (Redis: {services.backend.name})", flush=True)
+    worker.install_signal_handlers()
+    worker.run(burst=burst)
     return 0
 
 
@@ -139,14 +124,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run_pipeline_worker(settings: Settings, *, burst: bool = False) -> int:
-    """The worker with the real pipeline over the configured stores."""
-    from app.worker.ingest import build_pipeline
+    """The worker with the real ingest job over the configured stores."""
+    from app.worker.ingest import build_ingest_job
 
-    vectors, metadata = configured_vectors(settings), configured_metadata(settings)
+    services = build_services(settings)
     try:
         hardware = detect_hardware()
-        pipeline = build_pipeline(settings, vectors, metadata, hardware.device)
-        return run_worker(settings, pipeline, burst=burst, hardware=hardware, on_record=pipeline.journal)
+        job = build_ingest_job(services, hardware.device)
+        return run_worker(services, job, burst=burst, hardware=hardware, on_record=job.journal)
     finally:
-        vectors.close()
-        metadata.close()
+        services.close()

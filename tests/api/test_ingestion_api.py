@@ -14,9 +14,9 @@ import pytest
 from fastapi.testclient import TestClient
 from support.environment import ADMIN_TOKEN, cloud_settings
 
-from app.api.deps import Services, build_services
 from app.main import create_app
 from app.queue.backends import RedisPyBackend, UpstashBackend, upstash_client
+from app.services import Services, build_services
 
 INGEST = "/api/v1/ingestion/ingest/"
 

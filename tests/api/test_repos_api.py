@@ -12,8 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 from support.environment import ADMIN_TOKEN, cloud_settings, throwaway_postgres_database
 
-from app.api.deps import Services, build_services
 from app.main import create_app
+from app.services import Services, build_services
 from app.stores.metadata import EdgeRecord, FileRecord, open_metadata_store
 from app.stores.vectors import FileVector, VectorStoreAccess, open_vector_store, vector_store_access
 

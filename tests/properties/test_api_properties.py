@@ -16,12 +16,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from support.environment import ADMIN_TOKEN, cloud_settings
 from support.strategies import hostile_repo_urls, valid_repo_urls
+from support.workers import consumer
 
-from app.api.deps import Services, build_services
 from app.main import create_app
 from app.queue.backends import RedisBackend
-from app.queue.consumer import QueueConsumer
 from app.queue.status import ERROR_PREFIX, IDLE, TRAINING_PREFIX
+from app.services import Services, build_services
 
 INGEST = "/api/v1/ingestion/ingest/"
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
@@ -85,7 +85,7 @@ status_strings = st.one_of(
 @given(stored=status_strings)
 def test_property_4_status_endpoint_reflects_redis_state(fresh_api, stored: str) -> None:
     with fresh_api() as (client, services):
-        worker = QueueConsumer(services.backend, services.keys, f"w-{uuid.uuid4().hex[:6]}", lease_seconds=30)
+        worker = consumer(services.backend, services.keys, lease=30)
         worker.heartbeat(2.0)
         services.backend.set(services.keys.status, stored)
         body = client.get("/api/v1/ingestion/worker/status").json()

@@ -9,8 +9,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from support.workers import consumer, job_queue, submit, wait_for
 
+from app.jobs import HistoryRecord, JobResult, JobState, Task
 from app.queue.backends import RedisBackend
-from app.queue.jobs import JobState, Task
+from app.queue.consumer import Claim
 from app.queue.keys import Keys
 from app.queue.status import IDLE, read_status
 
@@ -18,6 +19,14 @@ from app.queue.status import IDLE, read_status
 @pytest.fixture
 def keys(key_prefix: str) -> Keys:
     return Keys(key_prefix)
+
+
+def finished_record(claim: Claim, files_processed: int = 0) -> HistoryRecord:
+    task = claim.task
+    return HistoryRecord(
+        job_id=task.job_id, repo_url=task.repo_url, status=JobState.FINISHED, timestamp=datetime.now(UTC),
+        files_processed=files_processed,
+    )  # fmt: skip
 
 
 def test_claim_moves_the_payload_into_the_processing_list(backend: RedisBackend, keys: Keys) -> None:
@@ -49,14 +58,14 @@ def test_finish_records_history_once_and_frees_the_claim(backend: RedisBackend, 
     worker = consumer(backend, keys)
     claim = worker.start(worker.poll(0.1), "Training Graph on github.com/pallets/flask")
 
-    record = {"job_id": job_id, "repo_url": claim.task.repo_url, "status": "finished", "timestamp": "t"}
-    assert worker.finish(claim, JobState.FINISHED, record, result={"files_processed": 3})
-    assert not worker.finish(claim, JobState.FINISHED, record)
+    record = finished_record(claim, files_processed=3)
+    assert worker.finish(claim, record)
+    assert not worker.finish(claim, record)
 
     history = [json.loads(raw) for raw in backend.lrange(keys.history, 0, -1)]
     assert [entry["job_id"] for entry in history] == [job_id]
     job = queue.get(job_id)
-    assert (job.state, job.progress, job.result) == (JobState.FINISHED, 100, {"files_processed": 3})
+    assert (job.state, job.progress, job.result) == (JobState.FINISHED, 100, JobResult(files_processed=3))
     assert worker.held() == []
     assert backend.get(keys.status) == IDLE
 
@@ -82,7 +91,7 @@ def test_reaper_returns_a_dead_workers_job_to_the_head_of_the_queue(
     assert job.state is JobState.QUEUED and job.attempts == 1 and "lease expired" in job.error
     assert doomed.worker_id not in backend.smembers(keys.workers)
     # The dead worker wakes up late: its finish must not record anything.
-    assert not doomed.finish(claim, JobState.FINISHED, {"status": "finished"})
+    assert not doomed.finish(claim, finished_record(claim))
     assert backend.lrange(keys.history, 0, -1) == []
 
 
@@ -155,7 +164,7 @@ def test_entries_from_older_producers_are_accepted(backend: RedisBackend, keys: 
     job = job_queue(backend, keys).get(claim.task.job_id)
     assert job.state is JobState.STARTED and job.repo_url == claim.task.repo_url
     # The same entry always maps to the same job id, so a redelivery updates the same record.
-    assert Task.from_payload(entry).job_id == claim.task.job_id
+    assert Task.from_payload(entry, 86_400).job_id == claim.task.job_id
 
 
 def test_status_view_follows_leases(backend: RedisBackend, keys: Keys) -> None:

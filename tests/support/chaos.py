@@ -21,8 +21,8 @@ import redis
 from support.tcp_proxy import TcpProxy
 
 from app.queue.backends import RedisPyBackend
-from app.queue.jobs import JobQueue
 from app.queue.keys import Keys
+from app.queue.producer import JobQueue
 from app.repo_url import parse_repo_url
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -17,7 +17,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import redis
 
-from app.worker.loop import JobContext, JobOutcome
+from app.jobs import JobResult, Stage
+from app.services import build_services
+from app.worker.job import JobContext
 from app.worker.main import load_worker_settings, run_worker
 
 
@@ -27,16 +29,20 @@ def main() -> int:
     direct = redis.Redis.from_url(os.environ["CHAOS_DIRECT_REDIS_URL"], decode_responses=True)
     low, high = (float(x) for x in os.environ.get("CHAOS_JOB_SECONDS", "0.05,0.4").split(","))
 
-    def process(context: JobContext) -> JobOutcome:
+    def process(context: JobContext) -> JobResult:
         direct.incr(f"{settings.redis_key_prefix}runs:{context.claim.task.job_id}")
         seconds = random.uniform(low, high)
-        for stage in ("cloning", "parsing", "training", "uploading"):
+        for stage in Stage:
             context.check_cancelled()
             context.report(stage, 1.0)
             time.sleep(seconds / 4)
-        return JobOutcome(files_processed=1, embeddings_generated=1)
+        return JobResult(files_processed=1, embeddings_generated=1)
 
-    return run_worker(settings, process)
+    services = build_services(settings)
+    try:
+        return run_worker(services, process)
+    finally:
+        services.close()
 
 
 if __name__ == "__main__":

@@ -8,12 +8,14 @@ import uuid
 from collections.abc import Callable
 
 from app.errors import IngestError
+from app.jobs import JobResult, Stage
 from app.queue.backends import RedisBackend
 from app.queue.consumer import QueueConsumer
-from app.queue.jobs import JobQueue
 from app.queue.keys import Keys
-from app.repo_url import parse_repo_url
-from app.worker.loop import JobContext, JobOutcome, JobProcessor, RepoPolicy, Worker, WorkerTiming
+from app.queue.producer import JobQueue
+from app.repo_url import RepoPolicy, parse_repo_url
+from app.worker.job import JobContext, JobProcessor
+from app.worker.loop import Worker, WorkerTiming
 
 HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
 FAST = WorkerTiming(
@@ -38,7 +40,7 @@ def consumer(
 ) -> QueueConsumer:
     return QueueConsumer(
         backend, keys, worker_id or f"w-{uuid.uuid4().hex[:6]}", lease_seconds=lease, max_attempts=3,
-        retention_seconds=3600, info={"hostname": "test", "device": "cpu"},
+        retention_seconds=3600, default_ttl=86_400, info={"hostname": "test", "device": "cpu"},
     )  # fmt: skip
 
 
@@ -56,23 +58,23 @@ def worker(
 def staged_job(seconds: float = 0.0, files: int = 3) -> JobProcessor:
     """A trivial job that walks through every stage, as the real pipeline will."""
 
-    def process(context: JobContext) -> JobOutcome:
+    def process(context: JobContext) -> JobResult:
         timings = {}
-        for stage in ("cloning", "parsing", "training", "uploading"):
+        for stage in Stage:
             started = time.monotonic()
             for step in range(1, 3):
                 context.check_cancelled()
                 context.report(stage, step / 2)
                 time.sleep(seconds / 8)
             timings[stage] = time.monotonic() - started
-        return JobOutcome(files_processed=files, embeddings_generated=files, stage_seconds=timings)
+        return JobResult(files_processed=files, embeddings_generated=files, stage_seconds=timings)
 
     return process
 
 
 def failing_job(error: BaseException) -> JobProcessor:
-    def process(context: JobContext) -> JobOutcome:
-        context.report("cloning", 0.5)
+    def process(context: JobContext) -> JobResult:
+        context.report(Stage.CLONING, 0.5)
         raise error
 
     return process
@@ -81,7 +83,7 @@ def failing_job(error: BaseException) -> JobProcessor:
 def by_repo(jobs: dict[str, JobProcessor], default: JobProcessor) -> JobProcessor:
     """Pick the job's behaviour by the repository's name."""
 
-    def process(context: JobContext) -> JobOutcome:
+    def process(context: JobContext) -> JobResult:
         name = context.repo.repo_url.rsplit("/", 1)[-1]
         return jobs.get(name, default)(context)
 

@@ -28,11 +28,12 @@ from support.workers import (
 )  # fmt: skip
 
 from app.errors import CloneTimeout, ParseError, RepoNotFound, TrainingError, UploadError
+from app.jobs import JobResult, JobState, Stage, Task
 from app.queue.backends import RedisBackend, RedisPyBackend
-from app.queue.jobs import JobState, Task
 from app.queue.keys import Keys
 from app.queue.status import is_valid_status
-from app.worker.loop import JobContext, JobOutcome, WorkerTiming
+from app.worker.job import JobContext
+from app.worker.loop import WorkerTiming
 
 
 @pytest.fixture
@@ -77,22 +78,24 @@ def test_failures_end_the_job_and_the_loop_goes_on(backend: RedisBackend, keys: 
     states = {name: queue.get(job_id) for name, job_id in ids.items()}
     assert states["fine"].state is JobState.FINISHED
     assert states["missing"].error == "repository github.com/a/missing not found"
-    assert states["bug"].error == "internal error (ZeroDivisionError: division by zero)"
+    # An unexpected error names the stage it broke in (the job had reported cloning).
+    assert states["bug"].error == "internal error in the cloning stage (ZeroDivisionError: division by zero)"
     for name in behaviours:
         assert states[name].state is JobState.FAILED, name
-    statuses = {record["job_id"]: record["status"] for record in history(backend, keys)}
-    assert sorted(statuses.values()) == ["failed"] * 4 + ["finished"]
+    records = {record["job_id"]: record for record in history(backend, keys)}
+    assert sorted(record["status"] for record in records.values()) == ["failed"] * 4 + ["finished"]
+    assert records[ids["broken"]]["stage"] == "parsing" and records[ids["bug"]]["stage"] == "cloning"
 
 
 def test_transient_failures_are_retried_then_dead(backend: RedisBackend, keys: Keys) -> None:
     queue = job_queue(backend, keys)
     calls: list[int] = []
 
-    def flaky(context: JobContext) -> JobOutcome:
+    def flaky(context: JobContext) -> JobResult:
         calls.append(1)
         if len(calls) < 2:
             raise UploadError("Qdrant did not answer")
-        return JobOutcome(files_processed=1)
+        return JobResult(files_processed=1)
 
     flaky_id = submit(queue, "github.com/a/flaky")
     worker(backend, keys, flaky).run(burst=True)
@@ -112,18 +115,21 @@ def test_transient_retry_waits_with_backoff_and_keeps_the_lease(backend: RedisBa
     job_id = submit(queue, "github.com/a/slow-network")
     starts: list[float] = []
 
-    def flaky(context: JobContext) -> JobOutcome:
+    def flaky(context: JobContext) -> JobResult:
         starts.append(time.monotonic())
         if len(starts) == 1:
             raise UploadError("Qdrant did not answer")
-        return JobOutcome()
+        return JobResult()
 
     timing = WorkerTiming(**{**FAST.__dict__, "retry_base": 0.4})
     worker(backend, keys, flaky, timing=timing).run(burst=True)
     assert queue.get(job_id).state is JobState.FINISHED
     assert starts[1] - starts[0] >= 0.2  # at least half of the first backoff step
     assert [timing.retry_delay(n) <= timing.retry_cap * 1.5 for n in (1, 5, 50)] == [True] * 3
-    steps = [WorkerTiming(retry_base=2, retry_cap=60).retry_delay(n) for n in (1, 2, 3, 10)]
+    steps = [
+        WorkerTiming(**{**FAST.__dict__, "retry_base": 2, "retry_cap": 60}).retry_delay(n)
+        for n in (1, 2, 3, 10)
+    ]
     assert 1 <= steps[0] <= 3 and 2 <= steps[1] <= 6 and 4 <= steps[2] <= 12 and 30 <= steps[3] <= 90
 
 
@@ -145,10 +151,10 @@ def test_property_18_stale_tasks_are_skipped(
                 submitted_at=submitted, ttl=ttl_hours * 3600)  # fmt: skip
     backend.eval("return redis.call('RPUSH', KEYS[1], ARGV[1])", [keys.queue], [task.payload()])
     ran: list[int] = []
-    worker(backend, keys, lambda context: ran.append(1) or JobOutcome()).run(burst=True)
+    worker(backend, keys, lambda context: ran.append(1) or JobResult()).run(burst=True)
     [record] = history(backend, keys)
     assert ran == []
-    assert record["status"] == "skipped" and "TTL" in record["reason"]
+    assert record["status"] == "skipped" and "TTL" in record["error"]
     assert record["age_seconds"] == pytest.approx(age_hours * 3600, abs=60)
     assert job_queue(backend, keys).get(task.job_id).state is JobState.SKIPPED
 
@@ -210,14 +216,14 @@ def test_progress_moves_within_stages(backend: RedisBackend, keys: Keys) -> None
     seen: list[tuple[str, int]] = []
     release = threading.Event()
 
-    def observed(context: JobContext) -> JobOutcome:
-        for stage in ("cloning", "parsing", "training", "uploading"):
+    def observed(context: JobContext) -> JobResult:
+        for stage in Stage:
             for fraction in (0.0, 0.5, 1.0):
                 context.report(stage, fraction)
                 job = queue.get(job_id)
                 seen.append((job.stage, job.progress))
         release.set()
-        return JobOutcome()
+        return JobResult()
 
     unthrottled = WorkerTiming(**{**FAST.__dict__, "progress_interval": 0.0})
     worker(backend, keys, observed, timing=unthrottled).run(burst=True)
@@ -232,11 +238,11 @@ def test_three_workers_process_every_job_exactly_once(backend: RedisBackend, key
     runs: list[str] = []
     lock = threading.Lock()
 
-    def record(context: JobContext) -> JobOutcome:
+    def record(context: JobContext) -> JobResult:
         with lock:
             runs.append(context.claim.task.job_id)
         time.sleep(0.01)
-        return JobOutcome()
+        return JobResult()
 
     workers = [worker(backend, keys, record) for _ in range(3)]
     threads = [run_in_thread(w, burst=True) for w in workers]
@@ -254,10 +260,10 @@ def test_warm_stop_finishes_the_current_job(backend: RedisBackend, keys: Keys) -
     second = submit(queue, "github.com/a/second")
     started = threading.Event()
 
-    def slow(context: JobContext) -> JobOutcome:
+    def slow(context: JobContext) -> JobResult:
         started.set()
         time.sleep(0.5)
-        return JobOutcome()
+        return JobResult()
 
     w = worker(backend, keys, slow)
     thread = run_in_thread(w)
@@ -274,7 +280,7 @@ def test_job_past_the_grace_period_is_handed_back(backend: RedisBackend, keys: K
     job_id = submit(queue, "github.com/a/endless")
     started = threading.Event()
 
-    def endless(context: JobContext) -> JobOutcome:
+    def endless(context: JobContext) -> JobResult:
         started.set()
         while True:
             context.check_cancelled()
@@ -296,12 +302,12 @@ def test_cold_stop_hands_the_job_back_at_once(backend: RedisBackend, keys: Keys)
     job_id = submit(queue, "github.com/a/long")
     started = threading.Event()
 
-    def long(context: JobContext) -> JobOutcome:
+    def long(context: JobContext) -> JobResult:
         started.set()
         for _ in range(3000):
             context.check_cancelled()
             time.sleep(0.01)
-        return JobOutcome()
+        return JobResult()
 
     w = worker(backend, keys, long)
     thread = run_in_thread(w)

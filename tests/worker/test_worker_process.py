@@ -15,8 +15,8 @@ import redis
 from support.environment import REDIS_URL
 from support.workers import job_queue, submit, wait_for
 
+from app.jobs import JobState
 from app.queue.backends import RedisPyBackend
-from app.queue.jobs import JobState
 from app.queue.keys import Keys
 from app.worker.hardware import detect_hardware
 

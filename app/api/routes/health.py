@@ -7,9 +7,10 @@ from collections.abc import Callable
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from app.api.deps import Services, ServicesDep
+from app.api.deps import BackendDep, MetadataDep, VectorsDep
 from app.api.schemas import DependencyState, Health
 from app.errors import StoreUnavailable, VectorStoreBusy
+from app.stores.vectors import VectorStoreAccess
 
 router = APIRouter(tags=["health"])
 
@@ -19,12 +20,12 @@ router = APIRouter(tags=["health"])
     response_model=Health,
     responses={503: {"model": Health, "description": "At least one dependency does not answer"}},
 )
-def read_health(services: ServicesDep) -> JSONResponse:
+def read_health(backend: BackendDep, metadata: MetadataDep, vectors: VectorsDep) -> JSONResponse:
     """200 when every dependency answers; 503 naming the ones that do not."""
     checks = {
-        "redis": services.backend.ping,
-        "database": services.metadata.ping,
-        "qdrant": lambda: _ping_vectors(services),
+        "redis": backend.ping,
+        "database": metadata.ping,
+        "qdrant": lambda: _ping_vectors(vectors),
     }
     dependencies = {name: _probe(check) for name, check in checks.items()}
     healthy = all(state.ok for state in dependencies.values())
@@ -32,9 +33,9 @@ def read_health(services: ServicesDep) -> JSONResponse:
     return JSONResponse(body.model_dump(), status_code=200 if healthy else 503)
 
 
-def _ping_vectors(services: Services) -> str | None:
+def _ping_vectors(vectors: VectorStoreAccess) -> str | None:
     try:
-        with services.vectors.session() as store:
+        with vectors.session() as store:
             store.ping()
     except VectorStoreBusy:
         # Local mode beside a separate worker process: the folder is in use, not broken.

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from starlette.convertors import PathConvertor, register_url_convertor
 
-from app.api.deps import AdminDep, ServicesDep, repository
+from app.api.deps import AdminDep, BackendDep, JobsDep, KeysDep, SettingsDep
 from app.api.errors import error_responses
 from app.api.schemas import IngestAccepted, JobHistory, JobPublic, WorkerEntry, WorkerStatus
 from app.queue.status import WorkerView, read_history, read_status
 
-router = APIRouter(prefix="/api/v1/ingestion", tags=["ingestion"])
+router = APIRouter(prefix="/ingestion", tags=["ingestion"])
 
 
 class AnyPathConvertor(PathConvertor):
@@ -34,11 +34,11 @@ register_url_convertor("anypath", AnyPathConvertor())
     responses={200: {"model": IngestAccepted, "description": "Already queued: the waiting job"}}
     | error_responses(400, 401, 429, 503),
 )
-def create_ingest_job(repo_url: str, services: ServicesDep, response: Response) -> IngestAccepted:
+def create_ingest_job(
+    repo_url: str, settings: SettingsDep, jobs: JobsDep, response: Response
+) -> IngestAccepted:
     """Queue a repository for the edge worker (`github.com/owner/repo` or `https://…`)."""
-    settings = services.settings
-    repo = repository(services, repo_url)
-    submission = services.jobs.submit(repo)
+    submission = jobs.submit(settings.repo_policy.parse(repo_url))
     if not submission.created:
         response.status_code = status.HTTP_200_OK
     return IngestAccepted(
@@ -50,21 +50,23 @@ def create_ingest_job(repo_url: str, services: ServicesDep, response: Response) 
 
 
 @router.get("/jobs/history", response_model=JobHistory, responses=error_responses(503))
-def read_job_history(services: ServicesDep, limit: Annotated[int, Query(ge=1, le=100)] = 10) -> JobHistory:
+def read_job_history(
+    backend: BackendDep, keys: KeysDep, limit: Annotated[int, Query(ge=1, le=100)] = 10
+) -> JobHistory:
     """The most recent finished, failed, skipped and dead jobs, newest first."""
-    return JobHistory.model_validate({"jobs": read_history(services.backend, services.keys, limit)})
+    return JobHistory(jobs=read_history(backend, keys, limit))
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, responses=error_responses(404, 503))
-def read_job(job_id: uuid.UUID, services: ServicesDep) -> JobPublic:
+def read_job(job_id: uuid.UUID, jobs: JobsDep) -> JobPublic:
     """One job's state, stage, progress, timestamps and error."""
-    return JobPublic.model_validate(services.jobs.get(str(job_id)).model_dump())
+    return JobPublic.model_validate(jobs.get(str(job_id)).model_dump())
 
 
 @router.get("/worker/status", response_model=WorkerStatus, responses=error_responses(503))
-def read_worker_status(services: ServicesDep) -> WorkerStatus:
+def read_worker_status(backend: BackendDep, keys: KeysDep) -> WorkerStatus:
     """What the edge workers are doing; `Offline` when none has a fresh heartbeat."""
-    view = read_status(services.backend, services.keys)
+    view = read_status(backend, keys)
     lead = view.lead
     return WorkerStatus(
         status=view.status,

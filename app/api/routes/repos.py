@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import PlainTextResponse
 
-from app.api.deps import ServicesDep, repository
+from app.api.deps import MetadataDep, RepositoryDep
 from app.api.errors import error_responses
 from app.api.schemas import (
     EdgePublic,
@@ -21,24 +21,19 @@ from app.graphview.cycles import dependency_cycles
 from app.graphview.dot import render_dot
 from app.stores.metadata import RepositorySummary
 
-router = APIRouter(prefix="/api/v1/repos", tags=["repositories"])
-
-RepoUrl = Annotated[str, Query(description="github.com/owner/repo or https://…")]
+router = APIRouter(prefix="/repos", tags=["repositories"])
 
 
 @router.get("", response_model=RepositoryList, responses=error_responses(503))
-def read_repositories(services: ServicesDep) -> RepositoryList:
+def read_repositories(metadata: MetadataDep) -> RepositoryList:
     """Every ingested repository with its last commit, last ingest and counts."""
-    return RepositoryList(
-        repositories=[_public(summary) for summary in services.metadata.list_repositories()]
-    )
+    return RepositoryList(repositories=[_public(summary) for summary in metadata.list_repositories()])
 
 
 @router.get("/files", response_model=RepositoryFiles, responses=error_responses(400, 404, 503))
-def read_repository_files(services: ServicesDep, repo_url: RepoUrl) -> RepositoryFiles:
+def read_repository_files(metadata: MetadataDep, repo: RepositoryDep) -> RepositoryFiles:
     """The repository's source files with language, size and parse status."""
-    repo = repository(services, repo_url)
-    files = services.metadata.list_files(repo.repo_url)
+    files = metadata.list_files(repo.repo_url)
     return RepositoryFiles(
         repo_url=repo.repo_url,
         files=[
@@ -55,11 +50,10 @@ def read_repository_files(services: ServicesDep, repo_url: RepoUrl) -> Repositor
     | {200: {"content": {"text/vnd.graphviz": {}}, "description": "JSON, or DOT with format=dot"}},
 )
 def read_repository_graph(
-    services: ServicesDep, repo_url: RepoUrl, format: Literal["json", "dot"] = "json"
+    metadata: MetadataDep, repo: RepositoryDep, format: Literal["json", "dot"] = "json"
 ) -> RepositoryGraphPublic | PlainTextResponse:
     """The file dependency graph, with its import cycles (strongly connected components)."""
-    repo = repository(services, repo_url)
-    graph = services.metadata.get_graph(repo.repo_url)
+    graph = metadata.get_graph(repo.repo_url)
     files = [f.path for f in graph.files]
     if format == "dot":
         edges = [(e.src, e.dst, e.type_only) for e in graph.edges]

@@ -6,17 +6,17 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import ServicesDep, repository
+from app.api.deps import RepositoryDep, VectorsDep
 from app.api.errors import error_responses
 from app.api.schemas import SimilarFilePublic, SimilarFiles
 
-router = APIRouter(prefix="/api/v1/search", tags=["search"])
+router = APIRouter(prefix="/search", tags=["search"])
 
 
 @router.get("/similar", response_model=SimilarFiles, responses=error_responses(400, 404, 503))
 def read_similar_files(
-    services: ServicesDep,
-    repo_url: Annotated[str, Query(description="github.com/owner/repo or https://…")],
+    vectors: VectorsDep,
+    repo: RepositoryDep,
     path: Annotated[str, Query(description="Repository-relative POSIX path of the file")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     scope: Annotated[
@@ -24,8 +24,7 @@ def read_similar_files(
     ] = "repository",
 ) -> SimilarFiles:
     """The k structurally nearest files (cosine similarity of their Node2Vec embeddings), best first."""
-    repo = repository(services, repo_url)
-    with services.vectors.session() as store:
+    with vectors.session() as store:
         hits = store.similar_files(repo.repo_url, path, k, all_repositories=scope == "all")
     return SimilarFiles(
         repo_url=repo.repo_url,
