@@ -9,8 +9,8 @@ from typing import Any
 
 from app.api.deps import Services, repository
 from app.config import Settings
+from app.embedding.device import detect_hardware
 from app.graphview.cycles import dependency_cycles
-from app.worker.hardware import detect_hardware
 from app.worker.loop import Worker
 
 log = logging.getLogger(__name__)

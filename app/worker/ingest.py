@@ -28,7 +28,7 @@ from app.worker.loop import JobContext, JobOutcome
 from app.worker.workspace import job_workspace
 
 if TYPE_CHECKING:
-    from app.embedding.node2vec import EpochProgress, NeuralGraphService
+    from app.embedding.trainer import EpochProgress, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +58,7 @@ class IngestPipeline:
     settings: Settings
     vectors: VectorStoreAccess
     metadata: MetadataStore
-    trainer: NeuralGraphService
+    trainer: Trainer
     workspace_root: Path
     seed: int = 0
 
@@ -166,7 +166,7 @@ def build_pipeline(
     settings: Settings, vectors: VectorStoreAccess, metadata: MetadataStore, device: str
 ) -> IngestPipeline:
     """The pipeline over the given stores, training on `device`; stale workspaces of dead workers swept."""
-    from app.embedding.node2vec import NeuralGraphService
+    from app.embedding.trainer import Trainer
     from app.worker.workspace import sweep_stale_workspaces
 
     migrate_schema(metadata)
@@ -175,4 +175,4 @@ def build_pipeline(
     swept = sweep_stale_workspaces(workspace_root)
     if swept:
         log.warning("Removed %d workspace(s) left by a stopped worker", swept)
-    return IngestPipeline(settings, vectors, metadata, NeuralGraphService(device), workspace_root)
+    return IngestPipeline(settings, vectors, metadata, Trainer(device), workspace_root)

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import Any
 
 from app.config import Mode, RedisBackendKind, Settings, load_settings
+from app.embedding.device import Hardware, detect_hardware
 from app.errors import ConfigError
 from app.queue.backends import RedisBackend, open_backend
 from app.queue.consumer import QueueConsumer
 from app.queue.keys import Keys
 from app.stores.configured import configured_metadata, configured_vectors
-from app.worker.hardware import Hardware, detect_hardware
 from app.worker.loop import JobProcessor, RepoPolicy, Worker, WorkerTiming
 from app.worker.selftest import format_report, run_checks, worker_checks
 
@@ -73,7 +73,7 @@ def free_memory(hardware: Hardware) -> None:
     """Give back what a job held: Python objects, and cached GPU memory."""
     import torch
 
-    from app.embedding.node2vec import release_device_memory
+    from app.embedding.device import release_device_memory
 
     gc.collect()
     release_device_memory(torch.device(hardware.device))

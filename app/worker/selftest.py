@@ -94,7 +94,7 @@ def _check_qdrant(settings: Settings) -> str:
 def _check_device() -> str:
     import torch
 
-    from app.worker.hardware import detect_hardware
+    from app.embedding.device import detect_hardware
 
     hardware = detect_hardware()
     started = time.perf_counter()
