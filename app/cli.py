@@ -67,7 +67,7 @@ def run_embed(args: argparse.Namespace) -> int:
     # Imported here so that other commands do not pay for torch and numpy.
     import numpy as np
 
-    from app.embedding.node2vec import EpochProgress, NeuralGraphService
+    from app.embedding.trainer import EpochProgress, Trainer
     from app.errors import TrainingError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -77,7 +77,7 @@ def run_embed(args: argparse.Namespace) -> int:
 
     try:
         files, edges = read_graph_json(args.graph)
-        service = NeuralGraphService(device=args.device)
+        service = Trainer(device=args.device)
         vectors = service.train_embeddings(edges, len(files), progress=report, seed=args.seed)
     except (OSError, ValueError, KeyError, TypeError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from synthetic_graph import synthetic_edges
 
 from app.cli import read_graph_json
-from app.embedding.node2vec import NeuralGraphService, Node2VecConfig
+from app.embedding.trainer import Node2VecConfig, Trainer
 
 HOLD_OUT = 0.10
 
@@ -102,13 +102,13 @@ def split_auc(split: Split, score: np.ndarray) -> float:
 
 def warm_up_ours(device: str) -> None:
     """Pay torch's one-time start-up (kernel libraries, allocator) before timing, as PecanPy's JIT is."""
-    NeuralGraphService(device=device).train_embeddings(np.array([[0, 1], [1, 2]]), 3, epochs=1)
+    Trainer(device=device).train_embeddings(np.array([[0, 1], [1, 2]]), 3, epochs=1)
 
 
 def run_ours(
     split: Split, num_nodes: int, seed: int, overrides: dict, device: str = "cpu"
 ) -> tuple[np.ndarray, float]:
-    service = NeuralGraphService(device=device)
+    service = Trainer(device=device)
     started = time.perf_counter()
     vectors = service.train_embeddings(split.train, num_nodes, seed=seed, **overrides)
     return vectors.numpy(), time.perf_counter() - started

@@ -27,13 +27,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic_graph import synthetic_edges
 
-from app.embedding.node2vec import (
-    Node2VecConfig,
-    build_model,
-    make_optimizer,
-    resolve_device,
-    train_epoch,
-)
+from app.embedding.device import resolve_device
+from app.embedding.optim import make_optimizer
+from app.embedding.trainer import Node2VecConfig, build_model, train_epoch
 from app.embedding.walker import CsrGraph, RandomWalker
 
 

@@ -8,10 +8,10 @@ from collections import Counter
 from typing import Any
 
 from app.config import Settings
+from app.embedding.device import detect_hardware
 from app.graphview.cycles import dependency_cycles
 from app.jobs import JobResult
 from app.services import Services, build_services
-from app.worker.hardware import detect_hardware
 from app.worker.loop import Worker
 
 log = logging.getLogger(__name__)

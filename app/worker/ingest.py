@@ -29,7 +29,7 @@ from app.worker.job import JobContext
 from app.worker.workspace import job_workspace
 
 if TYPE_CHECKING:
-    from app.embedding.node2vec import EpochProgress, NeuralGraphService
+    from app.embedding.trainer import EpochProgress, Trainer
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +59,7 @@ class IngestJob:
     settings: Settings
     vectors: VectorStoreAccess
     metadata: MetadataStore
-    trainer: NeuralGraphService
+    trainer: Trainer
     workspace_root: Path
     seed: int = 0
 
@@ -164,7 +164,7 @@ def _fraction(context: JobContext, stage: Stage) -> Callable[[int, int], None]:
 
 def build_ingest_job(services: Services, device: str) -> IngestJob:
     """The ingest job over the services' stores, training on `device`; stale workspaces of dead workers swept."""
-    from app.embedding.node2vec import NeuralGraphService
+    from app.embedding.trainer import Trainer
     from app.worker.workspace import sweep_stale_workspaces
 
     services.migrate_schema()
@@ -173,6 +173,4 @@ def build_ingest_job(services: Services, device: str) -> IngestJob:
     swept = sweep_stale_workspaces(workspace_root)
     if swept:
         log.warning("Removed %d workspace(s) left by a stopped worker", swept)
-    return IngestJob(
-        services.settings, services.vectors, services.metadata, NeuralGraphService(device), workspace_root
-    )
+    return IngestJob(services.settings, services.vectors, services.metadata, Trainer(device), workspace_root)

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from app.config import Mode, RedisBackendKind, Settings, load_settings
+from app.embedding.device import Hardware, detect_hardware
 from app.errors import ConfigError
 from app.jobs import HistoryRecord
 from app.queue.backends import RedisBackend
 from app.queue.consumer import QueueConsumer
 from app.queue.keys import Keys
 from app.services import Services, build_services
-from app.worker.hardware import Hardware, detect_hardware
 from app.worker.job import JobProcessor
 from app.worker.loop import Worker, WorkerTiming
 from app.worker.selftest import format_report, run_checks, worker_checks
@@ -62,7 +62,7 @@ def free_memory(hardware: Hardware) -> None:
     """Give back what a job held: Python objects, and cached GPU memory."""
     import torch
 
-    from app.embedding.node2vec import release_device_memory
+    from app.embedding.device import release_device_memory
 
     gc.collect()
     release_device_memory(torch.device(hardware.device))

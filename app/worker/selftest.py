@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from app.config import Settings
 from app.queue.backends import open_backend
-from app.stores.configured import configured_metadata, configured_vectors
+from app.services import configured_metadata, configured_vectors
 
 Check = Callable[[], str]
 
@@ -94,7 +94,7 @@ def _check_qdrant(settings: Settings) -> str:
 def _check_device() -> str:
     import torch
 
-    from app.worker.hardware import detect_hardware
+    from app.embedding.device import detect_hardware
 
     hardware = detect_hardware()
     started = time.perf_counter()

@@ -131,9 +131,12 @@ def test_history_limit_is_bounded(api: TestClient, limit: int) -> None:
     assert api.get(f"/api/v1/ingestion/jobs/history?limit={limit}").status_code == 422
 
 
+NOW = "2026-12-01T12:00:00+00:00"
+
+
 def test_history_is_newest_first_and_limited(api: TestClient, services: Services) -> None:
     for n in range(15):
-        record = {"job_id": str(n), "repo_url": f"github.com/a/r{n}", "status": "finished", "timestamp": "t"}
+        record = {"job_id": str(n), "repo_url": f"github.com/a/r{n}", "status": "finished", "timestamp": NOW}
         services.backend.eval(
             "redis.call('LPUSH', KEYS[1], ARGV[1])", [services.keys.history], [json.dumps(record)]
         )

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from app.cli import main, read_graph_json
-from app.embedding.node2vec import NeuralGraphService
+from app.embedding.trainer import Trainer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 FILES = ["pkg/__init__.py", "pkg/a.py", "pkg/b.py", "src/index.ts", "src/util.ts", "README_ONLY.py"]
@@ -34,7 +34,7 @@ def test_embed_writes_one_row_per_file_in_files_order(graph_json: Path, tmp_path
     assert vectors.shape == (len(FILES), 64)
     assert vectors.dtype == np.float32
     files, edges = read_graph_json(graph_json)
-    expected = NeuralGraphService(device="cpu").train_embeddings(edges, len(files), seed=4)
+    expected = Trainer(device="cpu").train_embeddings(edges, len(files), seed=4)
     np.testing.assert_array_equal(vectors, expected.numpy())
 
 

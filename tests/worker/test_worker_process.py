@@ -15,10 +15,10 @@ import redis
 from support.environment import REDIS_URL
 from support.workers import job_queue, submit, wait_for
 
+from app.embedding.device import detect_hardware
 from app.jobs import JobState
 from app.queue.backends import RedisPyBackend
 from app.queue.keys import Keys
-from app.worker.hardware import detect_hardware
 
 ROOT = Path(__file__).resolve().parents[2]
 TRIVIAL_WORKER = ROOT / "tests" / "support" / "trivial_worker.py"
