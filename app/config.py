@@ -16,7 +16,7 @@ import tempfile
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
@@ -210,6 +210,11 @@ def check_database_url(url: str) -> None:
     sslmode = parse_qs(parts.query).get("sslmode", [""])[0]
     if not is_loopback_host(parts.hostname) and sslmode in ("disable", "allow", "prefer"):
         raise ConfigError(f"NEON_DATABASE_URL sets sslmode={sslmode} for a remote host; TLS is required")
+
+
+def default(name: str) -> Any:
+    """The default of one setting, for a component that also runs without a Settings object (tests, bench)."""
+    return Settings.model_fields[name].default
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -33,7 +33,7 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from app.config import require_secure_url
+from app.config import default, require_secure_url
 from app.errors import ConfigError, UnknownFile, UploadError, VectorStoreBusy, VectorStoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,8 @@ VECTOR_SIZE = 64
 DISTANCE = models.Distance.COSINE
 MAX_SIMILAR = 100
 UPLOAD_ATTEMPTS = 3
-DEFAULT_BATCH_SIZE = 256
+DEFAULT_BATCH_SIZE: int = default("vector_batch_size")
+DEFAULT_TIMEOUT_SECONDS: int = default("qdrant_timeout_seconds")
 
 _SCROLL_PAGE = 1_000
 # What qdrant-client raises when the server cannot be reached or answers with an error status.
@@ -332,7 +333,7 @@ def open_vector_store(
     api_key: str | None = None,
     path: Path | str | None = None,
     *,
-    timeout_seconds: int = 5,
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> VectorStore:
     """A store on the Qdrant server at `qdrant_url`, else on local mode in `path` (":memory:" for none).
@@ -501,7 +502,7 @@ def vector_store_access(
     local_path: Path,
     *,
     single_process: bool,
-    timeout_seconds: int = 5,
+    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
     batch_size: int = DEFAULT_BATCH_SIZE,
 ) -> VectorStoreAccess:
     """Shared access to a server or to a process-private local folder; per-use access otherwise."""

@@ -34,8 +34,6 @@ from app.errors import (
 )
 from app.worker.workspace import remove_tree
 
-DEFAULT_TIMEOUT_S = 300.0
-DEFAULT_MAX_BYTES = 1 << 30
 POLL_SECONDS = 0.2
 _CONFIG = (
     "core.hooksPath=/dev/null",
@@ -69,8 +67,8 @@ def clone_repository(
     source: str,
     dest: Path,
     *,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout_s: float,
+    max_bytes: int,
     allow_local: bool = False,
 ) -> ClonedRepo:
     """Clone `source` into `dest` (which must not exist yet) and return where and at which commit."""
