@@ -21,7 +21,7 @@ from app.queue.backends import RedisBackend, open_backend
 from app.queue.keys import Keys
 from app.queue.producer import JobQueue
 from app.stores.metadata import MetadataStore, open_metadata_store
-from app.stores.vectors import VectorStoreAccess, vector_store_access
+from app.stores.vector_access import VectorStoreAccess, vector_store_access
 
 log = logging.getLogger(__name__)
 

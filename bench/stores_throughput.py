@@ -25,7 +25,8 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 from support.environment import throwaway_postgres_database
 
 from app.stores.metadata import EdgeRecord, FileRecord, open_metadata_store
-from app.stores.vectors import VECTOR_SIZE, FileVector, open_vector_store
+from app.stores.vector_access import open_vector_store
+from app.stores.vectors import VECTOR_SIZE, FileVector
 
 REPO = "https://github.com/example/bench"
 

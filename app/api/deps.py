@@ -17,7 +17,7 @@ from app.queue.producer import JobQueue
 from app.repo_url import RepoRef
 from app.services import Services
 from app.stores.metadata import MetadataStore
-from app.stores.vectors import VectorStoreAccess
+from app.stores.vector_access import VectorStoreAccess
 
 log = logging.getLogger(__name__)
 

@@ -13,9 +13,10 @@ the queue logic above this module has one code path. Connection failures and tim
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 import httpx
 import redis
@@ -25,7 +26,7 @@ from upstash_redis import Redis as UpstashRedis
 from upstash_redis.errors import UpstashError
 
 from app.config import RedisBackendKind, Settings
-from app.errors import QueueUnavailable
+from app.errors import ExceptionMap, QueueUnavailable, map_exceptions, one_line
 
 T = TypeVar("T")
 Scalar = str | int | float
@@ -49,20 +50,41 @@ class RedisBackend(Protocol):
     def close(self) -> None: ...
 
 
+def _redis_errors(where: str) -> ExceptionMap:
+    """redis-py's errors (and fakeredis's, which are the same classes) as the queue's."""
+    return {
+        (redis.ConnectionError, redis.TimeoutError, OSError): lambda exc: QueueUnavailable(
+            f"Redis at {where} is unreachable ({type(exc).__name__}: {one_line(exc, 200)})"
+        ),
+        redis.ResponseError: lambda exc: QueueUnavailable(
+            f"Redis at {where} refused a command: {one_line(exc)}"
+        ),
+    }
+
+
+def _upstash_errors(where: str) -> ExceptionMap:
+    return {
+        httpx.HTTPError: lambda exc: QueueUnavailable(
+            f"Upstash REST at {where} is unreachable ({type(exc).__name__}: {one_line(exc, 200)})"
+        ),
+        # ValueError: a non-JSON answer, e.g. an HTML error page from a proxy.
+        (UpstashError, ValueError): lambda exc: QueueUnavailable(
+            f"Upstash REST at {where} refused a command: {one_line(exc, 200)}"
+        ),
+    }
+
+
 class RedisPyBackend:
     """A `redis.Redis`-compatible client (redis-py or fakeredis) with errors mapped."""
 
     def __init__(self, client: redis.Redis, name: str = "redis") -> None:
         self._client = client
         self.name = name
+        self._errors = _redis_errors(_redis_location(client))
 
     def _call(self, operation: Callable[[], T]) -> T:
-        try:
+        with map_exceptions(self._errors):
             return operation()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
-            raise QueueUnavailable(f"Redis is unreachable ({type(exc).__name__})") from exc
-        except redis.ResponseError as exc:
-            raise QueueUnavailable(f"Redis refused a command: {exc}") from exc
 
     def ping(self) -> bool:
         return bool(self._call(self._client.ping))
@@ -105,16 +127,10 @@ class UpstashBackend:
 
     def __init__(self, client: UpstashRedis) -> None:
         self._client = client
+        self._errors = _upstash_errors(_host_of(client._url))
 
-    @contextmanager
-    def _mapped(self) -> Iterator[None]:
-        try:
-            yield
-        except httpx.HTTPError as exc:
-            raise QueueUnavailable(f"Upstash REST is unreachable ({type(exc).__name__})") from exc
-        except (UpstashError, ValueError) as exc:
-            # ValueError: a non-JSON answer, e.g. an HTML error page from a proxy.
-            raise QueueUnavailable(f"Upstash REST refused a command: {_first_line(exc)}") from exc
+    def _mapped(self) -> AbstractContextManager[None]:
+        return map_exceptions(self._errors)
 
     def ping(self) -> bool:
         with self._mapped():
@@ -162,8 +178,17 @@ class UpstashBackend:
         self._client.close()
 
 
-def _first_line(exc: BaseException) -> str:
-    return str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+def _redis_location(client: redis.Redis) -> str:
+    """host:port/db of a redis-py client (no password); "in-process" for fakeredis."""
+    options = client.connection_pool.connection_kwargs
+    if "host" not in options:
+        return "in-process" if type(client).__module__.startswith("fakeredis") else options.get("path", "?")
+    return f"{options['host']}:{options.get('port', 6379)}/{options.get('db', 0)}"
+
+
+def _host_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 
 
 def upstash_client(url: str, token: str, timeout_s: float) -> UpstashRedis:

@@ -4,9 +4,7 @@ The collection `code_structure_embeddings` holds 64-d Node2Vec vectors compared 
 a uuid5 of (repository URL, file path): ingesting a repository again overwrites its points instead of adding
 new ones, and two repositories never share an id.
 
-`open_vector_store` builds the client: a Qdrant server when a URL is given (HTTPS off loopback,
-property 12), else Qdrant's local mode in a folder on disk. Local mode lets one process hold a folder at a
-time; opening it while another process holds it raises `VectorStoreBusy`.
+`app.stores.vector_access` opens a store on a Qdrant server or on local mode in a folder on disk.
 
 Errors: reads raise `VectorStoreUnavailable` at once when Qdrant does not answer (the API turns it into 503);
 writes try each request `upload_attempts` times, 2^attempt seconds apart, then raise `UploadError`.
@@ -20,12 +18,11 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -33,8 +30,8 @@ from qdrant_client import QdrantClient, models
 from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from app.config import default, require_secure_url
-from app.errors import ConfigError, UnknownFile, UploadError, VectorStoreBusy, VectorStoreUnavailable
+from app.config import default
+from app.errors import ConfigError, UnknownFile, UploadError, VectorStoreUnavailable, map_exceptions
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +114,7 @@ class VectorStore:
         self._sleep = sleep
         self._clock = clock
         self._local = _is_local(client)
+        self._where = _location(client)
         # Local mode keeps the collection in plain Python and numpy structures: one call at a time.
         self._serial: AbstractContextManager[object] = threading.RLock() if self._local else nullcontext()
         self._ready = False
@@ -309,7 +307,9 @@ class VectorStore:
         except _SERVICE_ERRORS as exc:
             transient = _is_transient(exc)
             tries = f"after {self._attempts} attempts" if transient else "(not retried)"
-            raise UploadError(f"Qdrant failed {action} {tries}: {_reason(exc)}", transient=transient) from exc
+            raise UploadError(
+                f"Qdrant {self._where} failed {action} {tries}: {_reason(exc)}", transient=transient
+            ) from exc
 
     def _locked(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> Callable[[], T]:
         """A request that calls `method` while holding the local-mode lock."""
@@ -320,59 +320,15 @@ class VectorStore:
 
         return request
 
-    @contextmanager
-    def _unavailable_on_error(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except _SERVICE_ERRORS as exc:
-            raise VectorStoreUnavailable(f"Qdrant failed {action}: {_reason(exc)}") from exc
-
-
-def open_vector_store(
-    qdrant_url: str | None,
-    api_key: str | None = None,
-    path: Path | str | None = None,
-    *,
-    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> VectorStore:
-    """A store on the Qdrant server at `qdrant_url`, else on local mode in `path` (":memory:" for none).
-
-    Nothing is sent to a server here: the collection is prepared on first use or by `ensure_collection()`.
-    Local mode takes the folder's lock now and raises `VectorStoreBusy` when another process holds it.
-    """
-    return VectorStore(_client(qdrant_url, api_key, path, timeout_seconds), batch_size=batch_size)
-
-
-def _client(
-    qdrant_url: str | None, api_key: str | None, path: Path | str | None, timeout: int
-) -> QdrantClient:
-    if qdrant_url:
-        require_secure_url("QDRANT_URL", qdrant_url, ("https",))
-        if urlsplit(qdrant_url).scheme not in ("http", "https"):
-            raise ConfigError("QDRANT_URL must be an https:// URL (or http:// on loopback)")
-        # The version check would send a request from a background thread at construction.
-        return QdrantClient(url=qdrant_url, api_key=api_key, timeout=timeout, check_compatibility=False)
-    if path is None:
-        raise ConfigError("The vector store needs QDRANT_URL or a folder for Qdrant's local mode")
-    if str(path) == ":memory:":
-        return QdrantClient(location=":memory:")
-    return _open_local_folder(Path(path))
-
-
-def _open_local_folder(path: Path) -> QdrantClient:
-    # Imported here as qdrant-client does: portalocker probes for writable folders when imported.
-    import portalocker
-
-    try:
-        # The store serialises every local-mode call, so the client's SQLite file may be used from any
-        # thread (FastAPI's threadpool); SQLite builds without full thread safety would refuse otherwise.
-        return QdrantClient(path=str(path), force_disable_check_same_thread=True)
-    except RuntimeError as exc:
-        # qdrant-client turns portalocker's LockException into a bare RuntimeError while handling it.
-        if isinstance(exc.__context__, portalocker.LockException):
-            raise VectorStoreBusy(f"vector store busy: another process holds {path}") from exc
-        raise
+    def _unavailable_on_error(self, action: str) -> AbstractContextManager[None]:
+        where = self._where
+        return map_exceptions(
+            {
+                _SERVICE_ERRORS: lambda exc: VectorStoreUnavailable(
+                    f"Qdrant {where} failed {action}: {_reason(exc)}"
+                )
+            }
+        )
 
 
 def _commit_local_storage_without_fsync(client: QdrantClient) -> None:
@@ -391,6 +347,16 @@ def _commit_local_storage_without_fsync(client: QdrantClient) -> None:
         if isinstance(connection, sqlite3.Connection):
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
+
+
+def _location(client: QdrantClient) -> str:
+    """Where the client points, for messages: the server's host, or local mode's folder."""
+    options = client.init_options
+    if options.get("path") is not None:
+        return f"(local mode in {options['path']})"
+    if options.get("location") == ":memory:":
+        return "(in memory)"
+    return f"at {urlsplit(str(options.get('url') or '')).hostname or options.get('host') or '?'}"
 
 
 def _is_local(client: QdrantClient) -> bool:
@@ -461,51 +427,3 @@ def _reason(exc: Exception) -> str:
     if isinstance(exc, UnexpectedResponse):
         return f"HTTP {exc.status_code} {exc.reason_phrase}".strip()
     return str(exc)
-
-
-class VectorStoreAccess:
-    """How a process reaches the vector store: one store for its whole life, or one per use.
-
-    A Qdrant server, or local mode inside a single process (MODE=LOCAL), is opened once and shared.
-    A local-mode folder that another process may need (the API beside a separate worker) is opened for
-    each use and released after it, so each process holds it only briefly; meanwhile the other gets
-    `VectorStoreBusy`.
-    """
-
-    def __init__(self, opener: Callable[[], VectorStore], *, shared: bool) -> None:
-        self._opener = opener
-        self._shared = shared
-        self._store: VectorStore | None = None
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def session(self) -> Iterator[VectorStore]:
-        if not self._shared:
-            with self._opener() as store:
-                yield store
-            return
-        with self._lock:
-            if self._store is None:
-                self._store = self._opener()
-        yield self._store
-
-    def close(self) -> None:
-        with self._lock:
-            if self._store is not None:
-                self._store.close()
-                self._store = None
-
-
-def vector_store_access(
-    qdrant_url: str | None,
-    api_key: str | None,
-    local_path: Path,
-    *,
-    single_process: bool,
-    timeout_seconds: int = DEFAULT_TIMEOUT_SECONDS,
-    batch_size: int = DEFAULT_BATCH_SIZE,
-) -> VectorStoreAccess:
-    """Shared access to a server or to a process-private local folder; per-use access otherwise."""
-    opener = partial(open_vector_store, qdrant_url, api_key, local_path, timeout_seconds=timeout_seconds,
-                     batch_size=batch_size)  # fmt: skip
-    return VectorStoreAccess(opener, shared=bool(qdrant_url) or single_process)

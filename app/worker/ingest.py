@@ -23,7 +23,8 @@ from app.graph.build import DependencyGraph, build_graph
 from app.jobs import HistoryRecord, JobResult, Stage
 from app.services import Services
 from app.stores.metadata import EdgeRecord, FileRecord, JobRecord, MetadataStore
-from app.stores.vectors import FileVector, VectorStoreAccess
+from app.stores.vector_access import VectorStoreAccess
+from app.stores.vectors import FileVector
 from app.worker.clone import clone_repository
 from app.worker.job import JobContext
 from app.worker.workspace import job_workspace

@@ -15,7 +15,8 @@ from support.environment import ADMIN_TOKEN, cloud_settings, throwaway_postgres_
 from app.main import create_app
 from app.services import Services, build_services
 from app.stores.metadata import EdgeRecord, FileRecord, open_metadata_store
-from app.stores.vectors import FileVector, VectorStoreAccess, open_vector_store, vector_store_access
+from app.stores.vector_access import VectorStoreAccess, open_vector_store, vector_store_access
+from app.stores.vectors import FileVector
 
 REPO = "github.com/acme/shop"
 OTHER = "github.com/acme/blog"
@@ -170,7 +171,6 @@ def test_stores_down_answer_503_while_ingestion_works(make_backend, key_prefix: 
 
 
 def _hold(path: str, ready, release) -> None:
-    from app.stores.vectors import open_vector_store
 
     with open_vector_store(None, None, path) as store:
         store.ping()

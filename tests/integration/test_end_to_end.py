@@ -20,7 +20,7 @@ from support.chaos import run_chaos
 from support.environment import ADMIN_TOKEN, REDIS_URL, throwaway_postgres_database
 from support.generated_repos import GIT_IDENTITY, make_git_repo
 
-from app.stores.vectors import open_vector_store
+from app.stores.vector_access import open_vector_store
 
 pytestmark = pytest.mark.integration
 

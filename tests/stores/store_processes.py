@@ -25,7 +25,8 @@ def migrate_together(location: dict[str, Any], start: Barrier) -> None:
 
 def hold_vector_folder(path: str, ready: Event, release: Event) -> None:
     """Open Qdrant's local mode in `path`, write one point, and keep the folder until told to let go."""
-    from app.stores.vectors import VECTOR_SIZE, FileVector, open_vector_store
+    from app.stores.vector_access import open_vector_store
+    from app.stores.vectors import VECTOR_SIZE, FileVector
 
     with open_vector_store(None, None, path) as store:
         store.replace_repository(HELD_REPO, "c0", [FileVector("held.py", "python", [1.0] * VECTOR_SIZE)])

@@ -30,6 +30,7 @@ from app.errors import (
     VectorStoreBusy,
     VectorStoreUnavailable,
 )
+from app.stores.vector_access import open_vector_store
 from app.stores.vectors import (
     COLLECTION_NAME,
     MAX_SIMILAR,
@@ -38,7 +39,6 @@ from app.stores.vectors import (
     RepositoryUpload,
     SimilarFile,
     VectorStore,
-    open_vector_store,
     point_id,
 )
 

@@ -81,7 +81,9 @@ def test_local_sources_need_permission(tmp_path: Path) -> None:
 
 def test_missing_repository(tmp_path: Path) -> None:
     with pytest.raises(RepoNotFound):
-        clone_repository(str(tmp_path / "nothing"), tmp_path / "dest", timeout_s=5, max_bytes=1 << 20, allow_local=True)
+        clone_repository(
+            str(tmp_path / "nothing"), tmp_path / "dest", timeout_s=5, max_bytes=1 << 20, allow_local=True
+        )
     (tmp_path / "not-a-repo").mkdir()
     with pytest.raises(RepoNotFound):
         clone_repository(

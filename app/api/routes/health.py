@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from app.api.deps import BackendDep, MetadataDep, VectorsDep
 from app.api.schemas import DependencyState, Health
 from app.errors import StoreUnavailable, VectorStoreBusy
-from app.stores.vectors import VectorStoreAccess
+from app.stores.vector_access import VectorStoreAccess
 
 router = APIRouter(tags=["health"])
 
