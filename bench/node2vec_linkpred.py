@@ -38,7 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from synthetic_graph import synthetic_edges
 
-from app.cli import read_graph_json
+from app.cli.embed import read_graph_json
 from app.embedding.trainer import Node2VecConfig, Trainer
 
 HOLD_OUT = 0.10

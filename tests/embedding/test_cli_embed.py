@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 import torch
 
-from app.cli import main, read_graph_json
+from app.cli import main
+from app.cli.embed import read_graph_json
 from app.embedding.trainer import Trainer
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
