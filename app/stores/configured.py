@@ -6,7 +6,8 @@ import logging
 
 from app.config import Mode, Settings
 from app.errors import StoreUnavailable
-from app.stores.metadata import MetadataStore, open_metadata_store
+from app.stores.database import Database, open_database
+from app.stores.metadata import MetadataStore
 from app.stores.vectors import VectorStoreAccess, vector_store_access
 
 log = logging.getLogger(__name__)
@@ -24,11 +25,20 @@ def configured_vectors(settings: Settings) -> VectorStoreAccess:
     )
 
 
-def configured_metadata(settings: Settings) -> MetadataStore:
-    """PostgreSQL at NEON_DATABASE_URL, else a SQLite file under DATA_DIR."""
-    return open_metadata_store(
-        settings.database_url, settings.sqlite_path, connect_timeout_seconds=settings.database_timeout_seconds
+def configured_database(settings: Settings) -> Database:
+    """PostgreSQL at NEON_DATABASE_URL, else a SQLite file under DATA_DIR, with the settings' limits."""
+    return open_database(
+        settings.database_url,
+        settings.sqlite_path,
+        connect_timeout_seconds=settings.database_timeout_seconds,
+        pool_size=settings.database_pool_size,
+        wait_seconds=settings.database_wait_seconds,
     )
+
+
+def configured_metadata(settings: Settings) -> MetadataStore:
+    """The metadata store on the configured database."""
+    return MetadataStore(configured_database(settings))
 
 
 def migrate_schema(metadata: MetadataStore) -> None:
