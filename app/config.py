@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     # Embedded stores (no NEON_DATABASE_URL / QDRANT_URL): data_dir/metadata.db and data_dir/qdrant.
     data_dir: Path = Path("data")
     database_timeout_seconds: int = Field(3, ge=1, le=60)
+    # Metadata connections: at most this many per process, and how long a call waits for one (SQLite: for
+    # the file's write lock too) before answering "unavailable".
+    database_pool_size: int = Field(4, ge=1, le=50)
+    database_wait_seconds: float = Field(5.0, gt=0, le=120)
 
     pharos_admin_token: SecretStr | None = None
 

@@ -166,12 +166,12 @@ class UploadError(IngestError):
 
 
 ExceptionTypes = type[BaseException] | tuple[type[BaseException], ...]
-ExceptionMap = Mapping[ExceptionTypes, Callable[[BaseException], NeoError]]
+ExceptionMap = Mapping[ExceptionTypes, Callable[[BaseException], Exception]]
 
 
 @contextmanager
 def map_exceptions(mapping: ExceptionMap) -> Iterator[None]:
-    """Raise the project's error for a library error, as the first matching entry of `mapping` builds it.
+    """Raise the error the first matching entry of `mapping` builds for a library error (ours, or a ValueError).
 
     Errors that match no entry (ours included) pass through unchanged.
     """

@@ -20,7 +20,8 @@ from app.errors import StoreUnavailable
 from app.queue.backends import RedisBackend, open_backend
 from app.queue.keys import Keys
 from app.queue.producer import JobQueue
-from app.stores.metadata import MetadataStore, open_metadata_store
+from app.stores.database import configured_database
+from app.stores.metadata import MetadataStore
 from app.stores.vector_access import VectorStoreAccess, vector_store_access
 
 log = logging.getLogger(__name__)
@@ -91,7 +92,5 @@ def configured_vectors(settings: Settings) -> VectorStoreAccess:
 
 
 def configured_metadata(settings: Settings) -> MetadataStore:
-    """PostgreSQL at NEON_DATABASE_URL, else a SQLite file under DATA_DIR."""
-    return open_metadata_store(
-        settings.database_url, settings.sqlite_path, connect_timeout_seconds=settings.database_timeout_seconds
-    )
+    """The metadata store on the configured database."""
+    return MetadataStore(configured_database(settings))

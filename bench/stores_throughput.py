@@ -24,6 +24,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
 from support.environment import throwaway_postgres_database
 
+from app.config import default
 from app.stores.metadata import EdgeRecord, FileRecord, open_metadata_store
 from app.stores.vector_access import open_vector_store
 from app.stores.vectors import VECTOR_SIZE, FileVector
@@ -65,7 +66,10 @@ def bench_metadata(files: int, name: str, location: dict[str, object]) -> None:
         for i in range(files)
         for j in (1, 2, 3, 4)
     ]
-    with open_metadata_store(**location) as store:  # type: ignore[arg-type]
+    options = {name: default(f"database_{name}") for name in ("pool_size", "wait_seconds")}
+    with open_metadata_store(
+        **location, connect_timeout_seconds=default("database_timeout_seconds"), **options
+    ) as store:  # type: ignore[arg-type]
         store.migrate()
         first = timed(lambda: store.record_ingest(REPO, "c1", records, edges))
         again = timed(lambda: store.record_ingest(REPO, "c2", records, edges))

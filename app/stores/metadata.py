@@ -1,12 +1,11 @@
 """Repositories, their files and dependency edges, and jobs, in PostgreSQL or in a SQLite file.
 
-PostgreSQL (Neon) is used when `NEON_DATABASE_URL` is set, through one psycopg2 `ThreadedConnectionPool`;
-a SQLite file is the embedded default. Both run the same SQL; what differs between them lives in
-`app.stores.databases`.
+PostgreSQL (Neon) is used when `NEON_DATABASE_URL` is set, a SQLite file otherwise; both through
+SQLAlchemy Core, with the tables in `app.stores.tables` and the engines in `app.stores.engines`.
 
-The schema is created and migrated at start-up (`migrate()`) or on first use: a `schema_version` table
-records what was applied, and the migration runs under a lock, so running it twice, or from two processes
-at once, is safe.
+The schema is created and migrated by Alembic at start-up (`migrate()`) or on first use, under a lock,
+so running it twice, or from two processes at once, is safe; a database of the previous release, which
+migrated by hand, is taken over in place (`app.stores.schema`).
 
 `record_ingest` replaces a repository's files and edges and its row in one transaction: a job that fails
 half-way leaves the previous version of the repository intact.
@@ -17,32 +16,20 @@ Errors: the database not answering (refused, timed out, dropped, locked past the
 
 from __future__ import annotations
 
-import json
-import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Connection, Insert, Row, Table, delete, insert, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+
 from app.errors import JobNotFound, UnknownRepository
-from app.stores.databases import (
-    INTEGRITY_ERRORS,
-    Backend,
-    PostgresBackend,
-    SqliteBackend,
-    Transaction,
-    as_utc,
-    one_line,
-    postgres_connect_options,
-)
-
-logger = logging.getLogger(__name__)
-
-DEFAULT_CONNECT_TIMEOUT_SECONDS = 3
-DEFAULT_MAX_CONNECTIONS = 4
-DEFAULT_WAIT_SECONDS = 5.0
+from app.jobs import HistoryRecord
+from app.stores import schema, tables
+from app.stores.database import Database, open_database
 
 
 @dataclass(frozen=True)
@@ -82,90 +69,11 @@ class RepositoryGraph:
     edges: list[EdgeRecord]
 
 
-@dataclass(frozen=True)
-class JobRecord:
-    """One job as the worker last reported it; `stage_seconds` maps stage name to seconds spent."""
-
-    id: str
-    repo_url: str
-    state: str
-    attempts: int = 0
-    error: str | None = None
-    started_at: datetime | None = None
-    finished_at: datetime | None = None
-    stage_seconds: Mapping[str, float] = field(default_factory=dict)
-
-
-# Each migration runs once, in order, in one transaction. Append new ones; never edit an applied one.
-# {id_primary_key} and {timestamp} are filled in per database.
-_MIGRATIONS: tuple[tuple[int, tuple[str, ...]], ...] = (
-    (
-        1,
-        (
-            """CREATE TABLE repositories (
-                id {id_primary_key},
-                url TEXT NOT NULL UNIQUE,
-                last_commit TEXT,
-                last_ingested_at {timestamp},
-                file_count INTEGER NOT NULL,
-                edge_count INTEGER NOT NULL
-            )""",
-            """CREATE TABLE files (
-                repository_id BIGINT NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
-                path TEXT NOT NULL,
-                language TEXT NOT NULL,
-                size_bytes BIGINT NOT NULL,
-                parse_status TEXT NOT NULL,
-                PRIMARY KEY (repository_id, path)
-            )""",
-            """CREATE TABLE edges (
-                repository_id BIGINT NOT NULL,
-                src TEXT NOT NULL,
-                dst TEXT NOT NULL,
-                kind TEXT NOT NULL,
-                PRIMARY KEY (repository_id, src, dst, kind),
-                FOREIGN KEY (repository_id, src) REFERENCES files (repository_id, path) ON DELETE CASCADE,
-                FOREIGN KEY (repository_id, dst) REFERENCES files (repository_id, path) ON DELETE CASCADE
-            )""",
-            "CREATE INDEX edges_by_dst ON edges (repository_id, dst)",
-            """CREATE TABLE jobs (
-                id TEXT PRIMARY KEY,
-                repo_url TEXT NOT NULL,
-                state TEXT NOT NULL,
-                attempts INTEGER NOT NULL,
-                error TEXT,
-                started_at {timestamp},
-                finished_at {timestamp},
-                stage_seconds TEXT NOT NULL
-            )""",
-            "CREATE INDEX jobs_by_repo_url ON jobs (repo_url)",
-        ),
-    ),
-    (2, ("ALTER TABLE edges ADD COLUMN type_only BOOLEAN NOT NULL DEFAULT FALSE",)),
-)
-SCHEMA_VERSION = _MIGRATIONS[-1][0]
-
-_UPSERT_REPOSITORY = """
-    INSERT INTO repositories (url, last_commit, last_ingested_at, file_count, edge_count)
-    VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (url) DO UPDATE SET
-        last_commit = excluded.last_commit,
-        last_ingested_at = excluded.last_ingested_at,
-        file_count = excluded.file_count,
-        edge_count = excluded.edge_count
-    RETURNING id"""
-_UPSERT_JOB = """
-    INSERT INTO jobs (id, repo_url, state, attempts, error, started_at, finished_at, stage_seconds)
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-    ON CONFLICT (id) DO UPDATE SET
-        repo_url = excluded.repo_url,
-        state = excluded.state,
-        attempts = excluded.attempts,
-        error = excluded.error,
-        started_at = excluded.started_at,
-        finished_at = excluded.finished_at,
-        stage_seconds = excluded.stage_seconds"""
-_REPOSITORY_COLUMNS = "id, url, last_commit, last_ingested_at, file_count, edge_count"
+# Each dialect spells INSERT … ON CONFLICT DO UPDATE with its own insert().
+_DIALECT_INSERTS: dict[str, Callable[[Table], Any]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
+}
 
 
 def _utc_now() -> datetime:
@@ -176,11 +84,11 @@ class MetadataStore:
     """Reads and writes the metadata tables; build one with `open_metadata_store`.
 
     Safe to share between threads (FastAPI's threadpool and the worker): every call takes its own
-    connection for the length of one transaction.
+    pooled connection for the length of one transaction.
     """
 
-    def __init__(self, backend: Backend, *, clock: Callable[[], datetime] = _utc_now) -> None:
-        self._backend = backend
+    def __init__(self, database: Database, *, clock: Callable[[], datetime] = _utc_now) -> None:
+        self._database = database
         self._clock = clock
         self._schema_ready = False
         self._schema_lock = threading.Lock()
@@ -188,7 +96,7 @@ class MetadataStore:
     @property
     def backend_name(self) -> str:
         """The database in use, "postgresql" or "sqlite", for status reports."""
-        return self._backend.name
+        return self._database.name
 
     def __enter__(self) -> MetadataStore:
         return self
@@ -197,38 +105,21 @@ class MetadataStore:
         self.close()
 
     def close(self) -> None:
-        self._backend.close()
+        self._database.close()
 
-    def migrate(self) -> int:
-        """Create or upgrade the schema; safe to run again and from several processes at once."""
-        with self._backend.transaction(write=True) as tx:
-            tx.lock_schema()
-            tx.execute(
-                tx.ddl(
-                    "CREATE TABLE IF NOT EXISTS schema_version "
-                    "(version INTEGER PRIMARY KEY, applied_at {timestamp} NOT NULL)"
-                )
-            )
-            tx.execute("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-            current = int(tx.fetchone()[0])
-            for version, statements in _MIGRATIONS:
-                if version <= current:
-                    continue
-                for statement in statements:
-                    tx.execute(tx.ddl(statement))
-                tx.execute(
-                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
-                    (version, tx.time(self._clock())),
-                )
-                logger.info("Metadata schema migrated to version %d (%s)", version, self._backend.name)
+    def migrate(self) -> str:
+        """Create or upgrade the schema; safe to run again and from several processes at once.
+
+        Returns the Alembic revision the schema is at.
+        """
+        revision = schema.upgrade(self._database)
         self._schema_ready = True
-        return max(current, SCHEMA_VERSION)
+        return revision
 
     def ping(self) -> None:
         """Raise `MetadataUnavailable` unless the database answers a trivial query."""
-        with self._backend.transaction(write=False) as tx:
-            tx.execute("SELECT 1")
-            tx.fetchone()
+        with self._database.transaction(write=False) as connection:
+            connection.execute(text("SELECT 1"))
 
     def record_ingest(
         self,
@@ -245,102 +136,58 @@ class MetadataStore:
         is listed twice or an edge names a file that is not in `files`.
         """
         when = ingested_at or self._clock()
+        summary = RepositorySummary(repo_url, commit, when, len(files), len(edges))
         self._ensure_schema()
-        try:
-            with self._backend.transaction(write=True) as tx:
-                tx.execute(_UPSERT_REPOSITORY, (repo_url, commit, tx.time(when), len(files), len(edges)))
-                repository_id = tx.fetchone()[0]
-                tx.execute("DELETE FROM edges WHERE repository_id = ?", (repository_id,))
-                tx.execute("DELETE FROM files WHERE repository_id = ?", (repository_id,))
-                tx.insert_many(
-                    "files",
-                    ("repository_id", "path", "language", "size_bytes", "parse_status"),
-                    [(repository_id, f.path, f.language, f.size, f.parse_status) for f in files],
+        with self._database.transaction(write=True) as connection:
+            repository_id = connection.execute(
+                _upsert(connection, tables.repositories, _repository_values(summary), key="url").returning(
+                    tables.repositories.c.id
                 )
-                tx.insert_many(
-                    "edges",
-                    ("repository_id", "src", "dst", "kind", "type_only"),
-                    [(repository_id, e.src, e.dst, e.kind, e.type_only) for e in edges],
-                )
-        except INTEGRITY_ERRORS as exc:
-            raise ValueError(
-                f"The ingest of {repo_url} was refused (a duplicate file or edge, or an edge to a file "
-                f"that is not listed): {one_line(exc)}"
-            ) from exc
-        return RepositorySummary(repo_url, commit, when, len(files), len(edges))
+            ).scalar_one()
+            for table in (tables.edges, tables.files):
+                connection.execute(delete(table).where(table.c.repository_id == repository_id))
+            _insert_many(connection, tables.files, [_file_values(repository_id, file) for file in files])
+            _insert_many(connection, tables.edges, [_edge_values(repository_id, edge) for edge in edges])
+        return summary
 
-    def record_job(self, job: JobRecord) -> None:
-        """Insert the job's row or overwrite it with this newer report."""
+    def record_job(self, record: HistoryRecord) -> None:
+        """Insert the job's row or overwrite it with this newer report (the journal of ended jobs)."""
         self._ensure_schema()
-        with self._backend.transaction(write=True) as tx:
-            tx.execute(
-                _UPSERT_JOB,
-                (
-                    job.id,
-                    job.repo_url,
-                    job.state,
-                    job.attempts,
-                    job.error,
-                    tx.time(job.started_at),
-                    tx.time(job.finished_at),
-                    json.dumps(dict(job.stage_seconds), sort_keys=True),
-                ),
-            )
+        with self._database.transaction(write=True) as connection:
+            connection.execute(_upsert(connection, tables.jobs, _job_values(record), key="id"))
 
-    def get_job(self, job_id: str) -> JobRecord:
+    def get_job(self, job_id: str) -> HistoryRecord:
         self._ensure_schema()
-        with self._backend.transaction(write=False) as tx:
-            tx.execute(
-                "SELECT id, repo_url, state, attempts, error, started_at, finished_at, stage_seconds "
-                "FROM jobs WHERE id = ?",
-                (job_id,),
-            )
-            row = tx.fetchone()
+        with self._database.transaction(write=False) as connection:
+            row = connection.execute(select(tables.jobs).where(tables.jobs.c.id == job_id)).one_or_none()
         if row is None:
             raise JobNotFound(f"No job {job_id!r} in the metadata store")
-        return JobRecord(
-            id=row[0],
-            repo_url=row[1],
-            state=row[2],
-            attempts=row[3],
-            error=row[4],
-            started_at=_as_datetime(row[5]),
-            finished_at=_as_datetime(row[6]),
-            stage_seconds=json.loads(row[7]),
-        )
+        return _history_record(row)
 
     def list_repositories(self) -> list[RepositorySummary]:
         """Every ingested repository with its last commit, last ingest time and file/edge counts."""
         self._ensure_schema()
-        with self._backend.transaction(write=False) as tx:
-            tx.execute(f"SELECT {_REPOSITORY_COLUMNS} FROM repositories ORDER BY url")
-            return [_repository(row) for row in tx.fetchall()]
+        with self._database.transaction(write=False) as connection:
+            rows = connection.execute(select(tables.repositories).order_by(tables.repositories.c.url))
+            return [_summary(row) for row in rows]
 
     def get_repository(self, repo_url: str) -> RepositorySummary:
         self._ensure_schema()
-        with self._backend.transaction(write=False) as tx:
-            return _repository(_repository_row(tx, repo_url))
+        with self._database.transaction(write=False) as connection:
+            return _summary(_repository_row(connection, repo_url))
 
     def list_files(self, repo_url: str) -> list[FileRecord]:
         """The files of the repository's last ingest, by path."""
         self._ensure_schema()
-        with self._backend.transaction(write=False) as tx:
-            return _files(tx, _repository_row(tx, repo_url)[0])
+        with self._database.transaction(write=False) as connection:
+            return _files(connection, _repository_row(connection, repo_url).id)
 
     def get_graph(self, repo_url: str) -> RepositoryGraph:
         """The repository's files and edges as of one consistent moment."""
         self._ensure_schema()
-        with self._backend.transaction(write=False) as tx:
-            row = _repository_row(tx, repo_url)
-            files = _files(tx, row[0])
-            tx.execute(
-                "SELECT src, dst, kind, type_only FROM edges WHERE repository_id = ? ORDER BY src, dst, kind",
-                (row[0],),
-            )
-            edges = [
-                EdgeRecord(src, dst, kind, bool(type_only)) for src, dst, kind, type_only in tx.fetchall()
-            ]
-        return RepositoryGraph(_repository(row), files, edges)
+        with self._database.transaction(write=False) as connection:
+            row = _repository_row(connection, repo_url)
+            return RepositoryGraph(_summary(row), _files(connection, row.id), _edges(connection, row.id))
 
     def _ensure_schema(self) -> None:
         if self._schema_ready:
@@ -354,58 +201,128 @@ def open_metadata_store(
     database_url: str | None,
     sqlite_path: Path | str | None = None,
     *,
-    connect_timeout_seconds: int = DEFAULT_CONNECT_TIMEOUT_SECONDS,
-    max_connections: int = DEFAULT_MAX_CONNECTIONS,
-    wait_seconds: float = DEFAULT_WAIT_SECONDS,
+    connect_timeout_seconds: int,
+    pool_size: int,
+    wait_seconds: float,
     clock: Callable[[], datetime] = _utc_now,
 ) -> MetadataStore:
     """PostgreSQL at `database_url`, else the SQLite file at `sqlite_path`.
 
+    At most `pool_size` connections, each connect given up after `connect_timeout_seconds`; a caller
+    waits up to `wait_seconds` for a free connection (SQLite: for the file's write lock too).
+
     Nothing connects here: the first call (or `migrate()` at start-up) does, so a process starts while
     its database is down and answers `MetadataUnavailable` until it is back.
     """
-    if database_url:
-        backend: Backend = PostgresBackend(
-            database_url,
-            connect_options=postgres_connect_options(database_url, connect_timeout_seconds),
-            max_connections=max_connections,
-            wait_seconds=wait_seconds,
-        )
-    elif sqlite_path is not None:
-        backend = SqliteBackend(Path(sqlite_path), busy_timeout_seconds=wait_seconds)
-    else:
-        raise ValueError("The metadata store needs NEON_DATABASE_URL or a SQLite file path")
-    return MetadataStore(backend, clock=clock)
+    database = open_database(
+        database_url,
+        Path(sqlite_path) if sqlite_path is not None else None,
+        connect_timeout_seconds=connect_timeout_seconds,
+        pool_size=pool_size,
+        wait_seconds=wait_seconds,
+    )
+    return MetadataStore(database, clock=clock)
 
 
-def _repository_row(tx: Transaction, repo_url: str) -> tuple[Any, ...]:
-    tx.execute(f"SELECT {_REPOSITORY_COLUMNS} FROM repositories WHERE url = ?", (repo_url,))
-    row = tx.fetchone()
+def _upsert(connection: Connection, table: Table, values: dict[str, object], *, key: str) -> Insert:
+    """INSERT the row, or UPDATE every other column of the row that has the same `key`."""
+    statement = _DIALECT_INSERTS[connection.dialect.name](table).values(values)
+    updates = {column: statement.excluded[column] for column in values if column != key}
+    return statement.on_conflict_do_update(index_elements=[key], set_=updates)
+
+
+def _insert_many(connection: Connection, table: Table, rows: list[dict[str, object]]) -> None:
+    # An empty list would run one INSERT with no values at all.
+    if rows:
+        connection.execute(insert(table), rows)
+
+
+def _repository_values(summary: RepositorySummary) -> dict[str, object]:
+    return {
+        "url": summary.url,
+        "last_commit": summary.last_commit,
+        "last_ingested_at": summary.last_ingested_at,
+        "file_count": summary.file_count,
+        "edge_count": summary.edge_count,
+    }
+
+
+def _file_values(repository_id: int, file: FileRecord) -> dict[str, object]:
+    return {
+        "repository_id": repository_id,
+        "path": file.path,
+        "language": file.language,
+        "size_bytes": file.size,
+        "parse_status": file.parse_status,
+    }
+
+
+def _edge_values(repository_id: int, edge: EdgeRecord) -> dict[str, object]:
+    return {
+        "repository_id": repository_id,
+        "src": edge.src,
+        "dst": edge.dst,
+        "kind": edge.kind,
+        "type_only": edge.type_only,
+    }
+
+
+def _job_values(record: HistoryRecord) -> dict[str, object]:
+    duration = record.duration_seconds
+    return {
+        "id": record.job_id,
+        "repo_url": record.repo_url,
+        "state": record.status.value,
+        "attempts": record.attempts,
+        "error": record.error,
+        "started_at": record.timestamp - timedelta(seconds=duration) if duration is not None else None,
+        "finished_at": record.timestamp,
+        "stage_seconds": {str(stage): seconds for stage, seconds in record.stage_seconds.items()},
+    }
+
+
+def _history_record(row: Row[Any]) -> HistoryRecord:
+    started, finished = row.started_at, row.finished_at
+    duration = (finished - started).total_seconds() if started is not None and finished is not None else None
+    return HistoryRecord(
+        job_id=row.id,
+        repo_url=row.repo_url,
+        status=row.state,
+        attempts=row.attempts,
+        error=row.error,
+        timestamp=finished or started,
+        duration_seconds=duration,
+        stage_seconds=row.stage_seconds,
+    )
+
+
+def _repository_row(connection: Connection, repo_url: str) -> Row[Any]:
+    repositories = tables.repositories
+    row = connection.execute(select(repositories).where(repositories.c.url == repo_url)).one_or_none()
     if row is None:
         raise UnknownRepository(f"No ingest recorded for {repo_url}")
     return row
 
 
-def _repository(row: tuple[Any, ...]) -> RepositorySummary:
-    return RepositorySummary(
-        url=row[1],
-        last_commit=row[2],
-        last_ingested_at=_as_datetime(row[3]),
-        file_count=row[4],
-        edge_count=row[5],
+def _summary(row: Row[Any]) -> RepositorySummary:
+    return RepositorySummary(row.url, row.last_commit, row.last_ingested_at, row.file_count, row.edge_count)
+
+
+def _files(connection: Connection, repository_id: int) -> list[FileRecord]:
+    files = tables.files
+    rows = connection.execute(
+        select(files.c.path, files.c.language, files.c.size_bytes, files.c.parse_status)
+        .where(files.c.repository_id == repository_id)
+        .order_by(files.c.path)
     )
+    return [FileRecord(*row) for row in rows]
 
 
-def _files(tx: Transaction, repository_id: int) -> list[FileRecord]:
-    tx.execute(
-        "SELECT path, language, size_bytes, parse_status FROM files WHERE repository_id = ? ORDER BY path",
-        (repository_id,),
+def _edges(connection: Connection, repository_id: int) -> list[EdgeRecord]:
+    edges = tables.edges
+    rows = connection.execute(
+        select(edges.c.src, edges.c.dst, edges.c.kind, edges.c.type_only)
+        .where(edges.c.repository_id == repository_id)
+        .order_by(edges.c.src, edges.c.dst, edges.c.kind)
     )
-    return [FileRecord(*row) for row in tx.fetchall()]
-
-
-def _as_datetime(value: object) -> datetime | None:
-    """A stored time in UTC: PostgreSQL returns datetimes, SQLite the ISO-8601 text it was given."""
-    if value is None or isinstance(value, datetime):
-        return as_utc(value)
-    return as_utc(datetime.fromisoformat(str(value)))
+    return [EdgeRecord(*row) for row in rows]

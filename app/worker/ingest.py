@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +21,7 @@ from app.errors import StoreUnavailable, TrainingError, UploadError
 from app.graph.build import DependencyGraph, build_graph
 from app.jobs import HistoryRecord, JobResult, Stage
 from app.services import Services
-from app.stores.metadata import EdgeRecord, FileRecord, JobRecord, MetadataStore
+from app.stores.metadata import EdgeRecord, FileRecord, MetadataStore
 from app.stores.vector_access import VectorStoreAccess
 from app.stores.vectors import FileVector
 from app.worker.clone import clone_repository
@@ -136,22 +135,8 @@ class IngestJob:
 
     def journal(self, record: HistoryRecord) -> None:
         """Keep the job's outcome in the metadata database too (best effort: Redis holds the truth)."""
-        duration = record.duration_seconds
         try:
-            self.metadata.record_job(
-                JobRecord(
-                    id=record.job_id,
-                    repo_url=record.repo_url,
-                    state=record.status.value,
-                    attempts=record.attempts,
-                    error=record.error,
-                    started_at=record.timestamp - timedelta(seconds=duration)
-                    if duration is not None
-                    else None,
-                    finished_at=record.timestamp,
-                    stage_seconds={stage.value: seconds for stage, seconds in record.stage_seconds.items()},
-                )
-            )
+            self.metadata.record_job(record)
         except StoreUnavailable as exc:
             log.warning("Job %s not journaled in the database: %s", record.job_id, exc)
 

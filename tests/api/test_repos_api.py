@@ -10,11 +10,12 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from stores.metadata_options import open_test_store
 from support.environment import ADMIN_TOKEN, cloud_settings, throwaway_postgres_database
 
 from app.main import create_app
 from app.services import Services, build_services
-from app.stores.metadata import EdgeRecord, FileRecord, open_metadata_store
+from app.stores.metadata import EdgeRecord, FileRecord
 from app.stores.vector_access import VectorStoreAccess, open_vector_store, vector_store_access
 from app.stores.vectors import FileVector
 
@@ -219,4 +220,4 @@ def test_one_process_shares_one_local_store(tmp_path: Path) -> None:
     # Released after use: another opener gets the folder.
     with open_vector_store(None, None, tmp_path / "q") as store:
         store.ping()
-    assert open_metadata_store(None, tmp_path / "m.db").backend_name == "sqlite"
+    assert open_test_store(None, tmp_path / "m.db").backend_name == "sqlite"

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import psycopg2
 import pytest
+from metadata_options import open_test_store
 from qdrant_client import QdrantClient
 from store_doubles import SleepRecorder
 from support.environment import throwaway_postgres_database
 
-from app.stores.metadata import MetadataStore, open_metadata_store
+from app.stores.metadata import MetadataStore
 from app.stores.vectors import VectorStore
 
 METADATA_BACKENDS = ("postgresql", "sqlite")
@@ -39,7 +40,8 @@ def metadata_backend(request: pytest.FixtureRequest) -> str:
 def store_location(
     metadata_backend: str, request: pytest.FixtureRequest, tmp_path: Path
 ) -> dict[str, object]:
-    """`open_metadata_store` arguments for the session's PostgreSQL database or a new SQLite file."""
+    """Where the test's store lies, the session's PostgreSQL database or a new SQLite file, as the
+    `database_url` and `sqlite_path` arguments of `open_test_store`."""
     if metadata_backend == "postgresql":
         url = request.getfixturevalue("postgres_url")
         _empty_tables(url)
@@ -49,7 +51,7 @@ def store_location(
 
 @pytest.fixture
 def fresh_location(metadata_backend: str, tmp_path: Path) -> Iterator[dict[str, object]]:
-    """`open_metadata_store` arguments for a database that has no tables yet."""
+    """Where a database that has no tables yet lies, as for `store_location`."""
     if metadata_backend == "postgresql":
         with throwaway_postgres_database() as url:
             yield {"database_url": url}
@@ -59,11 +61,11 @@ def fresh_location(metadata_backend: str, tmp_path: Path) -> Iterator[dict[str, 
 
 @pytest.fixture
 def make_metadata_store(store_location: dict[str, object]) -> Iterator[Callable[..., MetadataStore]]:
-    """Open stores on the test's database (options as for `open_metadata_store`); closed at the end."""
+    """Open stores on the test's database (options as for `open_test_store`); closed at the end."""
     opened: list[MetadataStore] = []
 
     def make(**options: object) -> MetadataStore:
-        store = open_metadata_store(**{**store_location, **options})  # type: ignore[arg-type]
+        store = open_test_store(**store_location, **options)  # type: ignore[arg-type]
         opened.append(store)
         return store
 
@@ -78,7 +80,7 @@ def metadata_store(make_metadata_store: Callable[..., MetadataStore]) -> Metadat
 
 
 def _empty_tables(url: str) -> None:
-    with open_metadata_store(url) as store:
+    with open_test_store(url) as store:
         store.migrate()
     connection = psycopg2.connect(url)
     try:

@@ -16,9 +16,9 @@ def migrate_together(location: dict[str, Any], start: Barrier) -> None:
 
     A failure ends the process with a non-zero exit code, which the test checks.
     """
-    from app.stores.metadata import open_metadata_store
+    from metadata_options import open_test_store
 
-    with open_metadata_store(**location) as store:
+    with open_test_store(**location) as store:
         start.wait(timeout=60)
         store.migrate()
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import re
 import sqlite3
 import threading
 from collections.abc import Callable
@@ -14,25 +14,25 @@ import psycopg2
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from store_processes import migrate_together
+from metadata_options import open_test_store
+from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from app.errors import JobNotFound, MetadataUnavailable, NotFound, UnknownRepository
-from app.stores import databases
-from app.stores.metadata import (
-    SCHEMA_VERSION,
-    EdgeRecord,
-    FileRecord,
-    JobRecord,
-    MetadataStore,
-    RepositorySummary,
-    open_metadata_store,
-)
+from app.jobs import HistoryRecord
+from app.stores.metadata import EdgeRecord, FileRecord, MetadataStore, RepositorySummary
 
 pytest_plugins = ["store_fixtures"]
 
 REPO = "https://github.com/example/alpha"
 OTHER_REPO = "https://github.com/example/beta"
 WHEN = datetime(2026, 1, 20, 10, 30, tzinfo=UTC)
+
+
+def journal(job_id: str, status: str, **fields: object) -> HistoryRecord:
+    """A history record as the worker journals it; `fields` override the defaults."""
+    values: dict[str, object] = {"job_id": job_id, "repo_url": REPO, "status": status, "timestamp": WHEN}
+    return HistoryRecord.model_validate({**values, **fields})
 
 
 def python_file(path: str, size: int = 100, parse_status: str = "ok") -> FileRecord:
@@ -45,69 +45,6 @@ EDGES = [
     EdgeRecord("pkg/b.py", "pkg/__init__.py", "import"),
     EdgeRecord("pkg/a.py", "pkg/b.py", "type_import"),
 ]
-
-
-def schema_versions(store: MetadataStore) -> list[int]:
-    with store._backend.transaction(write=False) as tx:
-        tx.execute("SELECT version FROM schema_version ORDER BY version")
-        return [row[0] for row in tx.fetchall()]
-
-
-# --- Schema --------------------------------------------------------------------------------------------
-
-
-def test_migrate_twice_applies_each_version_once(fresh_location: dict[str, object]) -> None:
-    with open_metadata_store(**fresh_location) as store:  # type: ignore[arg-type]
-        assert store.migrate() == SCHEMA_VERSION
-        assert store.migrate() == SCHEMA_VERSION
-    with open_metadata_store(**fresh_location) as reopened:  # type: ignore[arg-type]
-        assert reopened.migrate() == SCHEMA_VERSION
-        assert schema_versions(reopened) == list(range(1, SCHEMA_VERSION + 1))
-
-
-def test_version_2_adds_the_type_only_flag_to_existing_edges(
-    fresh_location: dict[str, object], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from app.stores import metadata
-
-    with open_metadata_store(**fresh_location) as store:  # type: ignore[arg-type]
-        monkeypatch.setattr(metadata, "_MIGRATIONS", metadata._MIGRATIONS[:1])
-        store.migrate()
-        assert schema_versions(store) == [1]
-        with store._backend.transaction(write=True) as tx:
-            tx.execute("INSERT INTO repositories (url, file_count, edge_count) VALUES (?, 2, 1)", (REPO,))
-            tx.execute("SELECT id FROM repositories WHERE url = ?", (REPO,))
-            repository_id = tx.fetchone()[0]
-            for path in ("a.py", "b.py"):
-                tx.execute("INSERT INTO files VALUES (?, ?, 'python', 1, 'ok')", (repository_id, path))
-            tx.execute("INSERT INTO edges VALUES (?, 'a.py', 'b.py', 'import')", (repository_id,))
-        monkeypatch.undo()
-        assert store.migrate() == SCHEMA_VERSION
-        assert store.get_graph(REPO).edges == [EdgeRecord("a.py", "b.py", "import", type_only=False)]
-        store.record_ingest(REPO, "c2", [python_file("a.py"), python_file("b.py")],
-                            [EdgeRecord("a.py", "b.py", "import", type_only=True)])  # fmt: skip
-        assert store.get_graph(REPO).edges[0].type_only is True
-
-
-def test_first_use_creates_the_schema(fresh_location: dict[str, object]) -> None:
-    with open_metadata_store(**fresh_location) as store:  # type: ignore[arg-type]
-        assert store.list_repositories() == []
-        assert schema_versions(store) == list(range(1, SCHEMA_VERSION + 1))
-
-
-def test_migrate_from_four_processes_at_once(fresh_location: dict[str, object]) -> None:
-    context = multiprocessing.get_context("spawn")
-    start = context.Barrier(4)
-    processes = [context.Process(target=migrate_together, args=(fresh_location, start)) for _ in range(4)]
-    for process in processes:
-        process.start()
-    for process in processes:
-        process.join(timeout=120)
-    assert [process.exitcode for process in processes] == [0, 0, 0, 0]
-    with open_metadata_store(**fresh_location) as store:  # type: ignore[arg-type]
-        assert schema_versions(store) == list(range(1, SCHEMA_VERSION + 1))
-        store.record_ingest(REPO, "c1", FILES, EDGES)
-        assert store.get_repository(REPO).file_count == len(FILES)
 
 
 # --- Ingests -------------------------------------------------------------------------------------------
@@ -139,10 +76,10 @@ def test_times_are_stored_and_read_in_utc(metadata_store: MetadataStore) -> None
     assert metadata_store.get_repository(REPO).last_ingested_at == WHEN
 
     an_hour_east = WHEN.astimezone(timezone(timedelta(hours=1)))
-    metadata_store.record_job(JobRecord("j", REPO, "running", started_at=an_hour_east))
-    started = metadata_store.get_job("j").started_at
-    assert started == WHEN
-    assert started is not None and started.utcoffset() == timedelta(0)
+    metadata_store.record_job(journal("j", "finished", timestamp=an_hour_east))
+    ended = metadata_store.get_job("j").timestamp
+    assert ended == WHEN
+    assert ended.utcoffset() == timedelta(0)
 
 
 def test_reingest_replaces_files_and_edges(metadata_store: MetadataStore) -> None:
@@ -269,22 +206,21 @@ def test_ingest_round_trip_keeps_only_the_last_version(
 
 
 def test_record_job_inserts_then_overwrites(metadata_store: MetadataStore) -> None:
-    running = JobRecord("job-1", REPO, "running", attempts=1, started_at=WHEN, stage_seconds={"cloning": 1.5})
-    metadata_store.record_job(running)
-    assert metadata_store.get_job("job-1") == running
+    dead = journal("job-1", "dead", attempts=1, error="lease expired", stage_seconds={"cloning": 1.5})
+    metadata_store.record_job(dead)
+    assert metadata_store.get_job("job-1") == dead
 
-    finished = JobRecord(
+    failed = journal(
         "job-1",
-        REPO,
         "failed",
         attempts=2,
         error="Clone failed: repository not found",
-        started_at=WHEN,
-        finished_at=WHEN + timedelta(seconds=90),
+        timestamp=WHEN + timedelta(seconds=90),
+        duration_seconds=90.0,
         stage_seconds={"cloning": 1.5, "parsing": 12.25},
     )
-    metadata_store.record_job(finished)
-    assert metadata_store.get_job("job-1") == finished
+    metadata_store.record_job(failed)
+    assert metadata_store.get_job("job-1") == failed
 
 
 def test_unknown_job_is_not_found(metadata_store: MetadataStore) -> None:
@@ -296,13 +232,13 @@ def test_unknown_job_is_not_found(metadata_store: MetadataStore) -> None:
 
 
 def test_one_store_serves_many_threads(make_metadata_store: Callable) -> None:
-    store = make_metadata_store(max_connections=2)
+    store = make_metadata_store(pool_size=2)
     repos = [f"https://github.com/example/r{i}" for i in range(6)]
 
     def ingest_and_read(repo: str) -> int:
         for commit in range(3):
             store.record_ingest(repo, f"c{commit}", FILES[: commit + 1], [])
-            store.record_job(JobRecord(f"{repo}#{commit}", repo, "finished"))
+            store.record_job(journal(f"{repo}#{commit}", "finished", repo_url=repo))
             store.list_repositories()
         return len(store.list_files(repo))
 
@@ -315,29 +251,33 @@ def test_one_store_serves_many_threads(make_metadata_store: Callable) -> None:
 
 
 def test_refused_postgres_connection_is_unavailable(closed_port: int) -> None:
-    with open_metadata_store(f"postgresql://postgres@127.0.0.1:{closed_port}/test") as store:
-        with pytest.raises(MetadataUnavailable, match="Cannot connect"):
+    with open_test_store(f"postgresql://postgres:s3cret@127.0.0.1:{closed_port}/test") as store:
+        with pytest.raises(
+            MetadataUnavailable,
+            match=re.escape(f"Cannot connect to the database at 127.0.0.1:{closed_port}/test"),
+        ) as refused:
             store.list_repositories()
         # Callers right after a failed connect are answered at once instead of queueing.
-        with pytest.raises(MetadataUnavailable, match="a moment ago"):
-            store.record_job(JobRecord("j", REPO, "queued"))
+        with pytest.raises(MetadataUnavailable, match="a moment ago") as paused:
+            store.record_job(journal("j", "failed"))
+        assert "s3cret" not in str(refused.value) + str(paused.value)
 
 
 def test_silent_postgres_server_times_out(silent_port: int) -> None:
     url = f"postgresql://postgres@127.0.0.1:{silent_port}/test"
     with (
-        open_metadata_store(url, connect_timeout_seconds=2) as store,
+        open_test_store(url, connect_timeout_seconds=2) as store,
         pytest.raises(MetadataUnavailable, match="timeout"),
     ):
         store.ping()
 
 
 def test_postgres_connections_stay_within_the_cap(postgres_url: str) -> None:
-    with open_metadata_store(postgres_url, max_connections=1, wait_seconds=0.2) as store:
+    with open_test_store(postgres_url, pool_size=1, wait_seconds=0.2) as store:
         store.migrate()
         with (
-            store._backend.transaction(write=False),
-            pytest.raises(MetadataUnavailable, match="stayed busy"),
+            store._database.transaction(write=False),
+            pytest.raises(MetadataUnavailable, match=r"All 1 connections to the database at .* stayed busy"),
         ):
             store.list_repositories()
         store.list_repositories()
@@ -354,45 +294,64 @@ def _terminate_other_sessions(url: str) -> None:
     connection.close()
 
 
-def test_connection_closed_by_the_server_fails_once_then_recovers(postgres_url: str) -> None:
-    with open_metadata_store(postgres_url) as store:
+def test_connection_closed_during_a_read_fails_once_then_recovers(postgres_url: str) -> None:
+    with open_test_store(postgres_url) as store:
         before = store.list_repositories()
-        _terminate_other_sessions(postgres_url)
-        with pytest.raises(MetadataUnavailable, match="connection failed"):
-            store.list_repositories()
+        with (
+            pytest.raises(MetadataUnavailable, match=r"The connection to the database at .* failed"),
+            store._database.transaction(write=False) as connection,
+        ):
+            connection.execute(text("SELECT 1"))
+            _terminate_other_sessions(postgres_url)
+            connection.execute(text("SELECT 1"))
         assert store.list_repositories() == before
 
 
-def test_idle_connection_is_checked_before_use(postgres_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(databases, "_PING_AFTER_IDLE_SECONDS", 0.0)
-    with open_metadata_store(postgres_url) as store:
+def test_dead_pooled_connection_is_replaced_before_use(postgres_url: str) -> None:
+    """Neon closes idle connections when it scales to zero: the next call must not see that."""
+    with open_test_store(postgres_url, pool_size=1) as store:
         before = store.list_repositories()
         _terminate_other_sessions(postgres_url)
         assert store.list_repositories() == before
+
+
+def test_postgres_reads_are_read_only_and_writes_are_not(postgres_url: str) -> None:
+    with open_test_store(postgres_url, pool_size=1) as store:
+        store.migrate()
+        with (
+            pytest.raises(DBAPIError, match="read-only transaction"),
+            store._database.transaction(write=False) as connection,
+        ):
+            connection.execute(text("DELETE FROM jobs"))
+        # The same pooled connection writes again once the read is over.
+        store.record_job(journal("j", "failed"))
+        assert store.get_job("j").status == "failed"
 
 
 def test_locked_sqlite_file_is_unavailable_for_writes_but_readable(tmp_path: Path) -> None:
     path = tmp_path / "metadata.db"
-    with open_metadata_store(None, path, wait_seconds=0.2) as store:
+    with open_test_store(None, path, wait_seconds=0.2) as store:
         store.record_ingest(REPO, "c1", FILES, EDGES)
         other = sqlite3.connect(path, isolation_level=None)
         other.execute("BEGIN IMMEDIATE")
         try:
-            with pytest.raises(MetadataUnavailable, match="locked"):
-                store.record_job(JobRecord("j", REPO, "queued"))
+            with pytest.raises(MetadataUnavailable, match=re.escape(f"{path} failed: database is locked")):
+                store.record_job(journal("j", "failed"))
             assert store.get_repository(REPO).last_commit == "c1"
         finally:
             other.execute("ROLLBACK")
             other.close()
-        store.record_job(JobRecord("j", REPO, "queued"))
+        store.record_job(journal("j", "failed"))
 
 
 def test_sqlite_file_that_cannot_be_created_is_unavailable(tmp_path: Path) -> None:
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     with (
-        open_metadata_store(None, blocker / "metadata.db") as store,
-        pytest.raises(MetadataUnavailable, match="Cannot open"),
+        open_test_store(None, blocker / "metadata.db") as store,
+        pytest.raises(
+            MetadataUnavailable, match=re.escape(f"Cannot connect to the SQLite database {blocker}")
+        ),
     ):
         store.list_repositories()
 
@@ -406,7 +365,23 @@ def test_closed_store_is_unavailable(metadata_store: MetadataStore) -> None:
 
 def test_store_needs_a_url_or_a_file() -> None:
     with pytest.raises(ValueError):
-        open_metadata_store(None, None)
+        open_test_store(None, None)
+
+
+# --- Transactions --------------------------------------------------------------------------------------
+
+
+def test_a_read_sees_one_snapshot(make_metadata_store: Callable) -> None:
+    store = make_metadata_store()
+    store.record_ingest(REPO, "c1", FILES, EDGES)
+    count = text("SELECT COUNT(*) FROM files")
+    with store._database.transaction(write=False) as connection:
+        before = connection.execute(count).scalar()
+        writer = threading.Thread(target=store.record_ingest, args=(OTHER_REPO, "b1", FILES, []))
+        writer.start()
+        writer.join(timeout=30)
+        assert connection.execute(count).scalar() == before
+    assert store.get_repository(OTHER_REPO).file_count == len(FILES)
 
 
 def test_a_long_read_does_not_block_an_ingest(make_metadata_store: Callable) -> None:
@@ -416,8 +391,8 @@ def test_a_long_read_does_not_block_an_ingest(make_metadata_store: Callable) -> 
     release = threading.Event()
 
     def long_read() -> None:
-        with store._backend.transaction(write=False) as tx:
-            tx.execute("SELECT COUNT(*) FROM files")
+        with store._database.transaction(write=False) as connection:
+            connection.execute(text("SELECT COUNT(*) FROM files"))
             inside.set()
             release.wait(timeout=30)
 
