@@ -29,6 +29,9 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK_KEY = 0x4E656F41
 # The previous release's schema versions and the revisions that build the same schema.
 _PREVIOUS_RELEASE = {1: "0001", 2: "0002"}
+# Alembic says at INFO which dialect it runs on, at every start of every process; our own line says what
+# changed, when something did.
+logging.getLogger("alembic.runtime.migration").setLevel(logging.WARNING)
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -49,8 +52,12 @@ def head_revision() -> str:
 def upgrade(database: Database, revision: str = "head") -> str:
     """Migrate the database to `revision` in one write transaction; returns the revision it is at."""
     with database.transaction(write=True) as connection:
+        before = MigrationContext.configure(connection).get_current_revision()
         command.upgrade(alembic_config(connection), revision)
-        return MigrationContext.configure(connection).get_current_revision() or "base"
+        after = MigrationContext.configure(connection).get_current_revision() or "base"
+    if after != before:
+        log.info("Metadata schema migrated from %s to %s", before or "an empty database", after)
+    return after
 
 
 def lock_schema(connection: Connection) -> None:

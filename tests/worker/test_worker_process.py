@@ -66,7 +66,8 @@ def test_self_test_fails_readably_without_redis(key_prefix: str, tmp_path: Path)
     env = worker_env(key_prefix, tmp_path, REDIS_URL=f"redis://127.0.0.1:{port}/0", REDIS_TIMEOUT_SECONDS="1")
     result = run_worker_py(["--test"], env)
     assert result.returncode == 1
-    assert "redis     FAIL  QueueUnavailable: Redis is unreachable" in result.stdout
+    # The failure names the Redis it tried.
+    assert f"redis     FAIL  QueueUnavailable: Redis at 127.0.0.1:{port}/0 is unreachable" in result.stdout
     assert "1 check(s) failed: redis" in result.stdout
 
 
