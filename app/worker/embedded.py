@@ -26,13 +26,13 @@ class EmbeddedWorker:
         self._thread: threading.Thread | None = None
 
     def build(self) -> Worker:
-        from app.worker.ingest import build_pipeline
+        from app.worker.ingest import build_ingest_job
         from app.worker.main import build_worker
 
         settings, hardware = self.services.settings, detect_hardware()
         log.info("In-process worker on %s", hardware.describe())
-        pipeline = build_pipeline(settings, self.services.vectors, self.services.metadata, hardware.device)
-        return build_worker(settings, pipeline, self.services.backend, hardware, on_record=pipeline.journal)
+        job = build_ingest_job(self.services, hardware.device)
+        return build_worker(settings, job, self.services.backend, hardware, on_record=job.journal)
 
     def start(self) -> None:
         self.worker = self.build()
