@@ -164,6 +164,26 @@ class Settings(BaseSettings):
         except ConfigError as exc:
             raise ValueError(str(exc)) from exc
 
+    def require_shared_stores(self) -> None:
+        """MODE=CLOUD serves what edge workers write elsewhere, so it must not fall back on embedded stores.
+
+        Checked when the API process builds its clients (not in the validator: tests hand the app their own).
+        """
+        if self.mode is not Mode.CLOUD:
+            return
+        missing = [
+            name
+            for name, value in (("NEON_DATABASE_URL", self.database_url), ("QDRANT_URL", self.qdrant_url))
+            if not value
+        ]
+        if missing:
+            raise ConfigError(
+                f"MODE=CLOUD needs {' and '.join(missing)}: without {'them' if len(missing) > 1 else 'it'} the "
+                "API would read a SQLite file and a Qdrant folder of its own that no edge worker writes to, "
+                "and every search and repository would come back empty (MODE=LOCAL runs everything on one "
+                "machine)"
+            )
+
     @staticmethod
     def _secret(value: SecretStr | None) -> str:
         return value.get_secret_value() if value else ""

@@ -3,11 +3,15 @@
     NeoError                        `retry_after`: seconds a caller should wait before trying again
     ├── ConfigError                 a setting the chosen MODE needs is missing or unsafe
     ├── InvalidRepoUrl              a repository URL the policy rejects (HTTP 400)
+    ├── InvalidOption               another argument that cannot be used as given (HTTP 400)
     ├── QueueFull                   the pending queue is at its cap (HTTP 429)
     ├── NotFound                    nothing stored under that key (HTTP 404)
     │   ├── JobNotFound             no job with that id
     │   ├── UnknownRepository       no ingest recorded for that repository URL
     │   └── UnknownFile             no vector stored for that file of that repository
+    ├── Conflict                    the request does not fit the state things are in (HTTP 409)
+    │   ├── JobNotWaiting           the job is not where the action needs it (queued, dead)
+    │   └── RepositoryBusy          a job of that repository is waiting or running
     ├── StoreUnavailable            Redis, Qdrant or the database cannot be reached (HTTP 503)
     │   ├── QueueUnavailable
     │   ├── VectorStoreUnavailable
@@ -53,6 +57,10 @@ class InvalidRepoUrl(NeoError):
     """The repository URL breaks the URL policy; the message says which rule."""
 
 
+class InvalidOption(NeoError):
+    """An argument other than a repository URL cannot be used as given (a bad pattern, say)."""
+
+
 class QueueFull(NeoError):
     """The queue already holds the maximum number of pending jobs."""
 
@@ -75,6 +83,18 @@ class UnknownRepository(NotFound):
 
 class UnknownFile(NotFound):
     """No vector is stored for that file of that repository."""
+
+
+class Conflict(NeoError):
+    """The request is valid but does not fit the current state; the message says what the state is."""
+
+
+class JobNotWaiting(Conflict):
+    """Cancel needs a waiting job, requeue a dead one; this one is elsewhere."""
+
+
+class RepositoryBusy(Conflict):
+    """A job of the repository is queued or running, so its data cannot be deleted now."""
 
 
 class StoreUnavailable(NeoError):

@@ -7,9 +7,11 @@
 A job moves through these states, and while `started` through the stages of `Stage`:
 
     queued ──claim──▶ started ──▶ finished | failed | skipped
-      ▲                  │
-      └── worker lost ───┤ (lease expired, or handed back on shutdown)
-                         └──▶ dead   (after max_attempts deliveries)
+      │ ▲                │
+      │ └── worker lost ─┤ (lease expired, or handed back on shutdown)
+      │   ▲              └──▶ dead   (after max_attempts deliveries)
+      │   └── requeued by an operator ──┘
+      └──▶ cancelled (by an operator, while it waits)
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ class JobState(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     DEAD = "dead"
+    CANCELLED = "cancelled"
 
 
-TERMINAL_STATES = frozenset({JobState.FINISHED, JobState.FAILED, JobState.SKIPPED, JobState.DEAD})
+TERMINAL_STATES = frozenset(
+    {JobState.FINISHED, JobState.FAILED, JobState.SKIPPED, JobState.DEAD, JobState.CANCELLED}
+)
 
 
 class Stage(StrEnum):

@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from functools import lru_cache
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 
 from app.api.errors import install_error_handlers
 from app.api.main import api_router
-from app.api.routes import health
+from app.api.routes import dashboard, health, metrics
 from app.config import Mode, Settings, get_settings
 from app.services import Services, build_services
 
@@ -24,7 +26,10 @@ def create_app(
     """Build the app. Without `services`, the clients are opened in the lifespan from `settings`.
 
     In MODE=LOCAL the lifespan also runs the worker in a thread of this process (unless told not to).
+    MODE=CLOUD without a remote database and vector store raises ConfigError here, before anything starts.
     """
+    if services is None:
+        (settings or get_settings()).require_shared_stores()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,7 +54,8 @@ def create_app(
                 worker.stop()
             app.state.services.close()
 
-    app = FastAPI(
+    # Swagger UI and ReDoc from assets shipped in the fastapi-offline package: /docs works without a CDN.
+    app = FastAPIOffline(
         title="Neo Alexandria",
         summary="Dependency graphs and structural embeddings of code repositories",
         version="0.1.0",
@@ -61,6 +67,9 @@ def create_app(
     install_error_handlers(app)
     app.include_router(api_router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
+    app.include_router(dashboard.router)
+    app.mount(dashboard.ASSETS_URL, StaticFiles(directory=dashboard.ASSETS_DIR), name="dashboard-assets")
     return app
 
 

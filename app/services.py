@@ -3,6 +3,7 @@
     Services
     ├── backend    Redis: Upstash REST, a Redis URL, or the in-process store (MODE=LOCAL)
     ├── jobs       the producer's side of the queue over that backend
+    ├── control    the operator's controls: list, cancel and requeue jobs
     ├── vectors    Qdrant: a server (QDRANT_URL) or local mode under DATA_DIR
     └── metadata   PostgreSQL (NEON_DATABASE_URL) or a SQLite file under DATA_DIR
 
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 from app.config import Mode, Settings
 from app.errors import StoreUnavailable
 from app.queue.backends import RedisBackend, open_backend
+from app.queue.control import QueueControl
 from app.queue.keys import Keys
 from app.queue.producer import JobQueue
 from app.stores.database import configured_database
@@ -35,6 +37,7 @@ class Services:
     backend: RedisBackend
     keys: Keys
     jobs: JobQueue
+    control: QueueControl
     vectors: VectorStoreAccess
     metadata: MetadataStore
 
@@ -74,6 +77,13 @@ def build_services(
         backend=backend,
         keys=keys,
         jobs=jobs,
+        control=QueueControl(
+            backend,
+            keys,
+            max_queue_size=settings.max_queue_size,
+            retention_seconds=settings.job_retention_seconds,
+            default_ttl=settings.task_ttl_seconds,
+        ),
         vectors=vectors or configured_vectors(settings),
         metadata=metadata or configured_metadata(settings),
     )

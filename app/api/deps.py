@@ -12,6 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
 from app.queue.backends import RedisBackend
+from app.queue.control import QueueControl
 from app.queue.keys import Keys
 from app.queue.producer import JobQueue
 from app.repo_url import RepoRef
@@ -45,6 +46,10 @@ def get_jobs(services: ServicesDep) -> JobQueue:
     return services.jobs
 
 
+def get_control(services: ServicesDep) -> QueueControl:
+    return services.control
+
+
 def get_vectors(services: ServicesDep) -> VectorStoreAccess:
     return services.vectors
 
@@ -57,6 +62,7 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 BackendDep = Annotated[RedisBackend, Depends(get_backend)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 JobsDep = Annotated[JobQueue, Depends(get_jobs)]
+ControlDep = Annotated[QueueControl, Depends(get_control)]
 VectorsDep = Annotated[VectorStoreAccess, Depends(get_vectors)]
 MetadataDep = Annotated[MetadataStore, Depends(get_metadata)]
 

@@ -9,13 +9,23 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from app.api.schemas import ErrorResponse
-from app.errors import InvalidRepoUrl, NeoError, NotFound, QueueFull, StoreUnavailable
+from app.errors import (
+    Conflict,
+    InvalidOption,
+    InvalidRepoUrl,
+    NeoError,
+    NotFound,
+    QueueFull,
+    StoreUnavailable,
+)
 
 log = logging.getLogger(__name__)
 
 STATUS_CODES: dict[type[NeoError], int] = {
     InvalidRepoUrl: 400,
+    InvalidOption: 400,
     NotFound: 404,
+    Conflict: 409,
     QueueFull: 429,
     StoreUnavailable: 503,
 }
@@ -58,6 +68,7 @@ def error_responses(*codes: int) -> dict[int | str, dict]:
         400: "Invalid input (the message says which rule it broke)",
         401: "Missing or wrong bearer token",
         404: "Not found",
+        409: "Conflicts with the current state (the message says which)",
         429: "Queue full; retry after the Retry-After header's seconds",
         503: "A backing service (Redis, Qdrant or the database) is unavailable",
     }

@@ -22,8 +22,53 @@ class IngestAccepted(BaseModel):
     max_queue_size: int
 
 
+class IngestRequest(BaseModel):
+    repo_url: str = Field(
+        description="host/owner/repo or https://host/owner/repo; in MODE=LOCAL also a folder on the "
+        "server's machine (/home/me/checkout) or file:///home/me/checkout",
+        examples=["github.com/pallets/flask", "/home/me/checkout"],
+    )
+
+
 class JobPublic(Job):
     """A job as `GET /jobs/{id}` shows it: the stored record (`app.jobs.Job`)."""
+
+
+class QueueEntryPublic(BaseModel):
+    position: int = Field(description="1 = first in the list (next to be claimed, or most recently dead)")
+    job_id: str
+    repo_url: str
+    state: str | None = Field(None, description="the job record's state; None once the record has expired")
+    attempts: int = 0
+    submitted_at: datetime | None = None
+    updated_at: datetime | None = None
+    finished_at: datetime | None = None
+    error: str | None = Field(None, description="why the last attempt ended (dead letters: why it died)")
+
+
+class QueueListingPublic(BaseModel):
+    total: int = Field(description="entries in the list, however many are shown")
+    jobs: list[QueueEntryPublic]
+
+
+class RequeueResult(BaseModel):
+    job_id: str
+    repo_url: str
+    outcome: Literal["queued", "full", "duplicate", "gone"]
+    reason: str = Field(description="why it was not queued again; empty when it was")
+
+
+class RequeueSummary(BaseModel):
+    requeued: int
+    left: int = Field(description="dead letters not queued again (queue full, repository already waiting)")
+    results: list[RequeueResult]
+
+
+class RepositoryDeleted(BaseModel):
+    repo_url: str
+    files: int
+    edges: int
+    vectors: int
 
 
 class JobHistory(BaseModel):
@@ -32,6 +77,8 @@ class JobHistory(BaseModel):
 
 class WorkerEntry(BaseModel):
     worker_id: str
+    online: bool = Field(True, description="False when its lease ran out (it stopped heartbeating)")
+    offline_seconds: float | None = Field(None, description="how long it has been offline")
     status: str | None = None
     stage: Stage | None = None
     progress: int | None = None
@@ -44,12 +91,17 @@ class WorkerEntry(BaseModel):
 
 
 class WorkerStatus(BaseModel):
-    status: str = Field(description="Idle, Training Graph on {repo_url}, Error: {message} or Offline")
+    status: str = Field(
+        description="Idle, Cloning {repo_url}, Parsing {repo_url}, Training {repo_url} 40%, "
+        "Uploading {repo_url}, Error: {message} or Offline"
+    )
     stage: Stage | None = None
     progress: int | None = None
     job_id: str | None = None
     heartbeat_age_seconds: float | None = None
-    workers: list[WorkerEntry] = Field(description="One entry per live worker")
+    workers: list[WorkerEntry] = Field(
+        description="One entry per live worker, then those whose heartbeat stopped in the last 10 minutes"
+    )
 
 
 class DependencyState(BaseModel):
@@ -107,8 +159,29 @@ class EdgePublic(BaseModel):
     type_only: bool = Field(description="only types are imported (import type, if TYPE_CHECKING:)")
 
 
+class GraphNodePublic(BaseModel):
+    name: str = Field(description="a file path, or a collapsed folder ending in /")
+    kind: Literal["file", "folder"]
+    files: int = Field(description="files the node stands for")
+    distance: int | None = Field(None, description="imports away from the nearest focused file")
+    relation: Literal["focus", "dependency", "dependent", "both", "related"] | None = Field(
+        None, description="dependency: the focus imports it; dependent: it imports the focus"
+    )
+
+
+class GraphEdgePublic(BaseModel):
+    src: str
+    dst: str
+    count: int = Field(description="file-level imports merged into this edge")
+    type_only: bool
+
+
 class RepositoryGraphPublic(BaseModel):
     repository: RepositoryPublic
-    files: list[str]
-    edges: list[EdgePublic]
+    files: list[str] = Field(description="the files shown (all of them without focus or filters)")
+    edges: list[EdgePublic] = Field(description="imports between the files shown")
     cycles: list[list[str]] = Field(description="Import cycles: strongly connected components of 2+ files")
+    nodes: list[GraphNodePublic] = Field(description="what to draw: files and collapsed folders")
+    node_edges: list[GraphEdgePublic] = Field(description="edges between the nodes, merged by collapse")
+    focus: list[str] = Field(default_factory=list, description="the focused files")
+    files_total: int

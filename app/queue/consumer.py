@@ -34,6 +34,7 @@ from app.queue.scripts import (
     REQUEUE,
     START,
 )
+from app.queue.stats import ended_job_increments
 from app.queue.status import HISTORY_CAP, IDLE, OFFLINE
 
 log = logging.getLogger(__name__)
@@ -200,13 +201,17 @@ class QueueConsumer:
             self.keys.history,
             self.keys.status,
             self.keys.worker(self.worker_id),
+            self.keys.stats,
         ]
+        increments = ended_job_increments(record)
         args = [
             claim.payload,
             record.model_dump_json(),
             status,
             self.retention_seconds,
             HISTORY_CAP,
+            len(increments) // 2,
+            *increments,
             *_flat(fields),
         ]
         done = bool(int(self.backend.eval(FINISH, keys, args)))
@@ -238,6 +243,7 @@ class QueueConsumer:
             self.keys.dead,
             self.keys.job(task.job_id),
             self.keys.history,
+            self.keys.stats,
         ]
         args = [
             payload,

@@ -42,6 +42,11 @@ class Keys:
         return self._key("ingest_dead")
 
     @property
+    def stats(self) -> str:
+        """Hash of counters since the first job: jobs per final state, stage-duration histograms."""
+        return self._key("job_stats")
+
+    @property
     def status(self) -> str:
         """The design's status string of the most recently active worker."""
         return self._key("worker_status")

@@ -13,6 +13,7 @@ _REGISTER = """
 local previous = redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'GET')
 if (not previous) or ARGV[4] == '1' then
   redis.call('SADD', KEYS[3], ARGV[1])
+  redis.call('HDEL', KEYS[2], 'offline_since')
   redis.call('HSET', KEYS[2], unpack(ARGV, 5))
 end
 if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) end
@@ -76,20 +77,23 @@ redis.call('SET', KEYS[3], ARGV[2])
 return 1
 """
 
-# KEYS: processing, job, history, status, worker hash.
-# ARGV: payload, history record, status, retention seconds, history cap, job fields…
+# KEYS: processing, job, history, status, worker hash, stats.
+# ARGV: payload, history record, status, retention seconds, history cap, n, n stats field/increment pairs,
+# job fields…
 FINISH = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[2], unpack(ARGV, 6))
+local fields = 7 + 2 * tonumber(ARGV[6])
+redis.call('HSET', KEYS[2], unpack(ARGV, fields))
 redis.call('EXPIRE', KEYS[2], ARGV[4])
 redis.call('LPUSH', KEYS[3], ARGV[2])
 redis.call('LTRIM', KEYS[3], 0, tonumber(ARGV[5]) - 1)
 redis.call('SET', KEYS[4], ARGV[3])
 redis.call('HSET', KEYS[5], 'status', ARGV[3], 'job_id', '', 'repo_url', '', 'stage', '', 'progress', '0')
+for i = 7, fields - 1, 2 do redis.call('HINCRBYFLOAT', KEYS[6], ARGV[i], ARGV[i + 1]) end
 return 1
 """
 
-# KEYS: processing, queue, dead, job, history.
+# KEYS: processing, queue, dead, job, history, stats.
 # ARGV: payload, max attempts, now, reason, count this attempt (1/0), dead-letter history record, history cap.
 REQUEUE = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 'lost' end
@@ -104,6 +108,7 @@ if attempts >= tonumber(ARGV[2]) then
     'stage', '', 'progress', '0')
   redis.call('LPUSH', KEYS[5], ARGV[6])
   redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[7]) - 1)
+  redis.call('HINCRBY', KEYS[6], 'jobs:dead', 1)
   return 'dead'
 end
 redis.call('LPUSH', KEYS[2], ARGV[1])
@@ -143,13 +148,73 @@ return 1
 """
 
 # One round trip for the whole status view. KEYS: status key, workers set.
-# ARGV: lease key head and tail, worker hash key head and tail.
+# ARGV: lease key head and tail, worker hash key head and tail, now (epoch seconds).
 # Worker keys are derived from the set's members, which Upstash's default (global) script lock permits.
+# A worker whose lease has run out is stamped with the first time a reader saw it so (`offline_since`), so
+# that it can be shown offline for a while and then left out; registering again clears the stamp.
 READ_STATUS = """
 local out = {redis.call('GET', KEYS[1]) or ''}
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[2])) do
   local ttl = redis.call('PTTL', ARGV[1] .. id .. ARGV[2])
-  table.insert(out, {id, ttl, redis.call('HGETALL', ARGV[3] .. id .. ARGV[4])})
+  local hash = ARGV[3] .. id .. ARGV[4]
+  if ttl > 0 then
+    redis.call('HDEL', hash, 'offline_since')
+  elseif redis.call('EXISTS', hash) == 1 then
+    redis.call('HSETNX', hash, 'offline_since', ARGV[5])
+  end
+  table.insert(out, {id, ttl, redis.call('HGETALL', hash)})
 end
 return out
+"""
+
+# The operator's controls (app.queue.control).
+
+# A page of a list of payloads, each with its job record. KEYS: the list. ARGV: last index (-1: all), job key
+# head and tail.
+# Returns the list's length, then {payload, job hash fields} per entry (no fields for a payload without an id).
+LIST_ENTRIES = """
+local out = {redis.call('LLEN', KEYS[1])}
+for _, payload in ipairs(redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]))) do
+  local ok, task = pcall(cjson.decode, payload)
+  local fields = {}
+  if ok and type(task) == 'table' and type(task['job_id']) == 'string' then
+    fields = redis.call('HGETALL', ARGV[2] .. task['job_id'] .. ARGV[3])
+  end
+  table.insert(out, {payload, fields})
+end
+return out
+"""
+
+# Take a waiting job out of the queue. KEYS: queue, pending, job, history, stats.
+# ARGV: payload, repo key, now, history record, history cap, retention seconds, job fields…
+# Returns 0 when the payload is no longer waiting (a worker claimed it meanwhile).
+CANCEL = """
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 0 end
+if redis.call('HGET', KEYS[2], ARGV[2]) == ARGV[1] then redis.call('HDEL', KEYS[2], ARGV[2]) end
+redis.call('HSET', KEYS[3], 'state', 'cancelled', 'finished_at', ARGV[3], 'updated_at', ARGV[3], 'stage', '',
+  'progress', '0', unpack(ARGV, 7))
+redis.call('EXPIRE', KEYS[3], ARGV[6])
+redis.call('LPUSH', KEYS[4], ARGV[4])
+redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[5]) - 1)
+redis.call('HINCRBY', KEYS[5], 'jobs:cancelled', 1)
+return 1
+"""
+
+# Give a dead job a fresh set of attempts at the tail of the queue, within the queue's cap.
+# KEYS: dead, queue, pending, job. ARGV: dead payload, new payload, repo key, now, max queue size, retention
+# seconds, job fields…  Returns {outcome, detail}: queued (new position), full (queue size),
+# duplicate (the payload of the repository's job already waiting) or gone (no longer in the dead letters).
+REQUEUE_DEAD = """
+local waiting = redis.call('HGET', KEYS[3], ARGV[3])
+if waiting and redis.call('LPOS', KEYS[2], waiting) then return {'duplicate', waiting} end
+local size = redis.call('LLEN', KEYS[2])
+if size >= tonumber(ARGV[5]) then return {'full', tostring(size)} end
+if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return {'gone', ''} end
+redis.call('RPUSH', KEYS[2], ARGV[2])
+redis.call('HSET', KEYS[3], ARGV[3], ARGV[2])
+redis.call('HDEL', KEYS[4], 'finished_at', 'started_at', 'worker_id', 'result')
+redis.call('HSET', KEYS[4], 'state', 'queued', 'attempts', '0', 'stage', '', 'progress', '0',
+  'updated_at', ARGV[4], unpack(ARGV, 7))
+redis.call('EXPIRE', KEYS[4], ARGV[6])
+return {'queued', tostring(size + 1)}
 """

@@ -1,37 +1,55 @@
 """Worker status and job history, as stored in Redis and read by the API.
 
-The design's status string lives under `worker_status`: `Idle`, `Training Graph on {repo_url}`,
-`Error: {message}` or `Offline` (property 11). Each worker also keeps a hash with its stage, progress,
-job, heartbeat time and current poll interval, and a lease key whose TTL says it is alive. The API reports
-`Offline` when no worker holds a live lease, whatever the string says.
+The status string lives under `worker_status` (property 11) and says what the worker is doing in the
+words of its stage: `Idle`, `Cloning {repo_url}`, `Parsing {repo_url}`, `Training {repo_url} 40%` (the
+share of training epochs done), `Uploading {repo_url}`, `Error: {message}` after a failed job, or
+`Offline`. It follows the design's `Training Graph on {repo_url}`, told stage by stage. Each worker also
+keeps a hash with its stage, progress, job, device and current poll interval, and a lease key whose TTL
+says it is alive. The API reports `Offline` when no worker holds a live lease, whatever the string says;
+a worker whose lease ran out is listed as offline for `OFFLINE_WORKER_SHOWN_SECONDS`, then left out.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
-from app.jobs import HistoryRecord
+from app.jobs import HistoryRecord, Stage
 from app.queue.backends import RedisBackend
 from app.queue.keys import Keys
 from app.queue.scripts import READ_STATUS
 
 IDLE = "Idle"
 OFFLINE = "Offline"
-TRAINING_PREFIX = "Training Graph on "
 ERROR_PREFIX = "Error: "
 MAX_ERROR_CHARS = 500
 HISTORY_CAP = 100
+OFFLINE_WORKER_SHOWN_SECONDS = 600
 
-STATUS_PATTERN = re.compile(r"^(Idle|Offline|Training Graph on \S.*|Error: \S.*)$", re.DOTALL)
+STAGE_WORDS: dict[Stage, str] = {
+    Stage.CLONING: "Cloning",
+    Stage.PARSING: "Parsing",
+    Stage.TRAINING: "Training",
+    Stage.UPLOADING: "Uploading",
+}
+
+STATUS_PATTERN = re.compile(
+    r"^(Idle|Offline|(Cloning|Parsing|Uploading) \S.*|Training \S.* (100|[1-9]?[0-9])%|Error: \S.*)$",
+    re.DOTALL,
+)
 
 
-def training_status(repo_url: str) -> str:
-    return f"{TRAINING_PREFIX}{repo_url}"
+def stage_status(stage: Stage, repo_url: str, fraction: float = 0.0) -> str:
+    """What a worker in `stage` of `repo_url`'s job is doing; training also says how far it got."""
+    text = f"{STAGE_WORDS[stage]} {repo_url}"
+    if stage is Stage.TRAINING:
+        text += f" {int(100 * min(max(fraction, 0.0), 1.0))}%"
+    return text
 
 
 def error_status(message: str) -> str:
@@ -43,7 +61,7 @@ def error_status(message: str) -> str:
 
 
 def is_valid_status(status: str) -> bool:
-    """Property 11: a status string is one of the design's four forms."""
+    """Property 11: a status string is one of the forms above."""
     return bool(STATUS_PATTERN.fullmatch(status))
 
 
@@ -53,6 +71,12 @@ class WorkerView:
     alive: bool
     fields: dict[str, str]
     heartbeat_age_seconds: float | None
+    offline_seconds: float | None = None
+
+    @property
+    def shown(self) -> bool:
+        """Alive, or offline for less than OFFLINE_WORKER_SHOWN_SECONDS."""
+        return self.alive or (self.offline_seconds or 0.0) < OFFLINE_WORKER_SHOWN_SECONDS
 
     def number(self, name: str) -> float | None:
         value = self.fields.get(name)
@@ -83,17 +107,18 @@ class StatusView:
         return live[0] if live else None
 
 
-def read_status(backend: RedisBackend, keys: Keys) -> StatusView:
+def read_status(backend: RedisBackend, keys: Keys, now: float | None = None) -> StatusView:
+    now = time.time() if now is None else now
     templates = [*Keys.template(keys.lease), *Keys.template(keys.worker)]
-    reply = backend.eval(READ_STATUS, [keys.status, keys.workers], templates)
+    reply = backend.eval(READ_STATUS, [keys.status, keys.workers], [*templates, f"{now:.3f}"])
     stored = reply[0] or None
-    workers = [_worker_view(entry) for entry in reply[1:]]
+    workers = [_worker_view(entry, now) for entry in reply[1:]]
     any_alive = any(worker.alive for worker in workers)
     status = stored if (any_alive and stored) else (IDLE if any_alive else OFFLINE)
     return StatusView(status=status, stored_status=stored, workers=workers)
 
 
-def _worker_view(entry: Sequence[Any]) -> WorkerView:
+def _worker_view(entry: Sequence[Any], now: float) -> WorkerView:
     """A worker from the script's reply; its heartbeat age is how much of its lease has run out.
 
     Measured by Redis's own clock (lease length minus time to live), so clock skew between hosts is moot.
@@ -104,7 +129,13 @@ def _worker_view(entry: Sequence[Any]) -> WorkerView:
     age = None
     if alive and fields.get("lease_ms", "").isdigit():
         age = max(0.0, (int(fields["lease_ms"]) - ttl_ms) / 1000)
-    return WorkerView(worker_id=worker_id, alive=alive, fields=fields, heartbeat_age_seconds=age)
+    offline = None
+    if not alive:
+        try:
+            offline = max(0.0, now - float(fields.get("offline_since", now)))
+        except ValueError:
+            offline = 0.0
+    return WorkerView(worker_id, alive, fields, age, offline)
 
 
 def read_history(backend: RedisBackend, keys: Keys, limit: int) -> list[HistoryRecord]:

@@ -150,6 +150,19 @@ class MetadataStore:
             _insert_many(connection, tables.edges, [_edge_values(repository_id, edge) for edge in edges])
         return summary
 
+    def delete_repository(self, repo_url: str) -> RepositorySummary:
+        """Remove the repository's row, files and edges in one transaction (its job journal stays).
+
+        Returns what was deleted; `UnknownRepository` when nothing is recorded for it.
+        """
+        self._ensure_schema()
+        with self._database.transaction(write=True) as connection:
+            row = _repository_row(connection, repo_url)
+            for table in (tables.edges, tables.files):
+                connection.execute(delete(table).where(table.c.repository_id == row.id))
+            connection.execute(delete(tables.repositories).where(tables.repositories.c.id == row.id))
+        return _summary(row)
+
     def record_job(self, record: HistoryRecord) -> None:
         """Insert the job's row or overwrite it with this newer report (the journal of ended jobs)."""
         self._ensure_schema()

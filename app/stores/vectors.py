@@ -169,6 +169,15 @@ class VectorStore:
             )
         return RepositoryUpload(upserted=upserted, deleted=len(stale))
 
+    def delete_repository(self, repo_url: str) -> int:
+        """Delete every point of the repository; returns how many there were."""
+        self._ensure_ready()
+        count = self.count_files(repo_url)
+        selector = models.FilterSelector(filter=models.Filter(must=[_repo_condition(repo_url)]))
+        with self._unavailable_on_error(f"deleting the points of {repo_url}"), self._serial:
+            self._client.delete(COLLECTION_NAME, points_selector=selector, wait=True)
+        return count
+
     def similar_files(
         self, repo_url: str, path: str, k: int = 10, *, all_repositories: bool = False
     ) -> list[SimilarFile]:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from app.errors import QueueUnavailable
 from app.jobs import JobResult, Stage
 from app.queue.consumer import Claim
-from app.queue.status import training_status
+from app.queue.status import stage_status
 from app.repo_url import RepoRef
 
 if TYPE_CHECKING:
@@ -100,7 +100,7 @@ class JobThread(threading.Thread):
         ):
             return
         self._last_report, self._last_report_at = (stage, progress), now
-        status = training_status(self.claim.task.repo_url)
+        status = stage_status(stage, self.claim.task.repo_url, fraction)
         try:
             self.worker.consumer.report(self.claim, status, stage, progress)
         except QueueUnavailable as exc:

@@ -27,9 +27,9 @@ from tenacity import RetryCallState, Retrying, retry_if_exception_type, wait_exp
 
 from app.config import Settings
 from app.errors import IngestError, InvalidRepoUrl, QueueUnavailable, one_line
-from app.jobs import HistoryRecord, JobResult, JobState
+from app.jobs import HistoryRecord, JobResult, JobState, Stage
 from app.queue.consumer import Claim, QueueConsumer
-from app.queue.status import IDLE, error_status, training_status
+from app.queue.status import IDLE, error_status, stage_status
 from app.repo_url import RepoPolicy
 from app.worker.job import JobCancelled, JobProcessor, JobThread
 
@@ -96,7 +96,7 @@ class Worker:
         self._idle_polls = 0
         self.poll_interval = self.timing.poll_interval
         self._outage_since: float | None = None
-        self.jobs_done = 0
+        self.jobs_done = 0  # jobs this worker ended (finished, failed, skipped, dead), not attempts
 
     # ---- control -------------------------------------------------------------------------------------
 
@@ -225,12 +225,13 @@ class Worker:
         if age is not None and age > task.ttl:
             self._skip(claim, age)
             return
-        started = self._until_redis(lambda: self.consumer.start(claim, training_status(task.repo_url)))
+        first = stage_status(Stage.CLONING, task.repo_url)
+        started = self._until_redis(lambda: self.consumer.start(claim, first))
         if started is None:
             return
-        log.info("Job %s: %s (attempt %d)", task.job_id, task.repo_url, started.attempts)
-        self._run_job(started)
-        self.jobs_done += 1
+        log.info("Job %s: %s started (attempt %d)", task.job_id, task.repo_url, started.attempts)
+        if self._run_job(started):
+            self.jobs_done += 1
 
     def _age_seconds(self, submitted_at: datetime | None) -> float | None:
         if submitted_at is None:
@@ -256,7 +257,8 @@ class Worker:
             except Exception:  # the journal is a copy; its failure must not touch the job's outcome
                 log.exception("Could not pass job %s's record on", claim.task.job_id)
 
-    def _run_job(self, claim: Claim) -> None:
+    def _run_job(self, claim: Claim) -> bool:
+        """Run the job to its end; True when it ended here, False when it went back to the queue."""
         runner = JobThread(self, claim)
         runner.start()
         next_beat = self.clock() + self.timing.heartbeat
@@ -270,38 +272,40 @@ class Worker:
             if self._abort.is_set() or (grace_deadline is not None and self.clock() >= grace_deadline):
                 break
         if runner.done.is_set():
-            self._conclude(claim, runner)
-            return
+            return self._conclude(claim, runner)
         log.warning("Job %s stopped before finishing; handing it back to the queue", claim.task.job_id)
         runner.cancelled.set()
         runner.done.wait(5.0)
         self._hand_back(claim)
+        return False
 
     def _hand_back(self, claim: Claim) -> None:
         self._until_redis(
             lambda: self.consumer.requeue(claim, "handed back at shutdown", count_attempt=False)
         )
 
-    def _conclude(self, claim: Claim, runner: JobThread) -> None:
+    def _conclude(self, claim: Claim, runner: JobThread) -> bool:
+        """Record how the job's thread ended; True when the job ended, False when it will run again."""
         error = runner.error
         if error is None:
             record = self._record(claim, JobState.FINISHED, runner.elapsed, runner.result)
             self._finish(claim, record, status=IDLE)
-            log.info("Job %s finished in %.1f s", claim.task.job_id, runner.elapsed)
-            return
+            log.info("Job %s: %s finished in %.1f s (%s)", claim.task.job_id, claim.task.repo_url,
+                     runner.elapsed, describe_result(record))  # fmt: skip
+            return True
         if isinstance(error, JobCancelled):
             self._hand_back(claim)
-            return
+            return False
         message = describe_failure(error, runner)
         if isinstance(error, IngestError) and error.transient:
-            self._retry_later(claim, error, message)
-            return
+            return self._retry_later(claim, error, message) == "dead"
         record = self._record(claim, JobState.FAILED, runner.elapsed, runner.result, error=message)
         record.stage = error.stage if isinstance(error, IngestError) else runner.stage
         self._finish(claim, record, status=error_status(message))
-        log.error("Job %s failed: %s", claim.task.job_id, message)
+        log.error("Job %s: %s failed: %s", claim.task.job_id, claim.task.repo_url, message)
+        return True
 
-    def _retry_later(self, claim: Claim, error: IngestError, message: str) -> None:
+    def _retry_later(self, claim: Claim, error: IngestError, message: str) -> str | None:
         """A transient failure: wait (the error's own advice, else backoff), then back into the queue."""
         delay = error.retry_after or self.timing.retry_delay(claim.attempts)
         log.warning("Job %s: %s; retrying in %.1f s", claim.task.job_id, message, delay)
@@ -309,6 +313,7 @@ class Worker:
         outcome = self._until_redis(lambda: self.consumer.requeue(claim, message))
         log.warning("Job %s hit a transient failure (%s): %s", claim.task.job_id, message, outcome)
         self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval, error_status(message)))
+        return outcome
 
     def _hold(self, seconds: float) -> None:
         """Wait with the lease kept alive (the job stays ours meanwhile); a stop cuts the wait short."""
@@ -344,6 +349,15 @@ class Worker:
         except QueueUnavailable as exc:
             log.error("Could not deregister (%s); the lease will expire on its own", exc)
         log.info("Worker %s stopped after %d job(s)", self.consumer.worker_id, self.jobs_done)
+
+
+def describe_result(record: HistoryRecord) -> str:
+    """A finished job in a few words for the log: its counts and its stages' seconds."""
+    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in record.stage_seconds.items())
+    text = f"{record.files_processed} files"
+    if record.edges is not None:
+        text += f", {record.edges} edges"
+    return f"{text}; {stages}" if stages else text
 
 
 def describe_failure(error: BaseException, runner: JobThread) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from pathlib import Path
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Response, status
@@ -10,10 +12,19 @@ from starlette.convertors import PathConvertor, register_url_convertor
 
 from app.api.deps import AdminDep, BackendDep, JobsDep, KeysDep, SettingsDep
 from app.api.errors import error_responses
-from app.api.schemas import IngestAccepted, JobHistory, JobPublic, WorkerEntry, WorkerStatus
+from app.api.schemas import IngestAccepted, IngestRequest, JobHistory, JobPublic, WorkerEntry, WorkerStatus
+from app.config import Settings
+from app.queue.producer import JobQueue
 from app.queue.status import WorkerView, read_history, read_status
+from app.repo_url import RepoRef
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/ingestion", tags=["ingestion"])
+
+INGEST_RESPONSES = {200: {"model": IngestAccepted, "description": "Already queued: the waiting job"}} | error_responses(
+    400, 401, 429, 503
+)
 
 
 class AnyPathConvertor(PathConvertor):
@@ -27,19 +38,48 @@ register_url_convertor("anypath", AnyPathConvertor())
 
 
 @router.post(
+    "/ingest",
+    response_model=IngestAccepted,
+    status_code=status.HTTP_202_ACCEPTED,
+    dependencies=[AdminDep],
+    responses=INGEST_RESPONSES,
+)
+def create_ingest_job_from_body(
+    body: IngestRequest, settings: SettingsDep, jobs: JobsDep, response: Response
+) -> IngestAccepted:
+    """Queue a repository named in a JSON body: `{"repo_url": "github.com/owner/repo"}`, or in MODE=LOCAL
+    `{"repo_url": "/home/me/checkout"}`."""
+    return _submit(settings.repo_policy.parse(body.repo_url), settings, jobs, response)
+
+
+@router.post(
     "/ingest/{repo_url:anypath}",
     response_model=IngestAccepted,
     status_code=status.HTTP_202_ACCEPTED,
     dependencies=[AdminDep],
-    responses={200: {"model": IngestAccepted, "description": "Already queued: the waiting job"}}
-    | error_responses(400, 401, 429, 503),
+    responses=INGEST_RESPONSES,
 )
 def create_ingest_job(
     repo_url: str, settings: SettingsDep, jobs: JobsDep, response: Response
 ) -> IngestAccepted:
-    """Queue a repository for the edge worker (`github.com/owner/repo` or `https://…`)."""
-    submission = jobs.submit(settings.repo_policy.parse(repo_url))
-    if not submission.created:
+    """Queue a repository for the edge worker (`github.com/owner/repo` or `https://…`; in MODE=LOCAL also a
+    folder: `ingest/home/me/checkout` is `/home/me/checkout`)."""
+    return _submit(_path_repository(repo_url, settings), settings, jobs, response)
+
+
+def _path_repository(raw: str, settings: Settings) -> RepoRef:
+    # The URL path loses the slash a local path starts with (`ingest//home/me/checkout` used to be the only
+    # way in); where local sources are allowed, a path that names a folder here is that folder.
+    if settings.local_repos_allowed and raw and not raw.startswith("/") and Path("/" + raw).is_dir():
+        raw = "/" + raw
+    return settings.repo_policy.parse(raw)
+
+
+def _submit(repo: RepoRef, settings: Settings, jobs: JobQueue, response: Response) -> IngestAccepted:
+    submission = jobs.submit(repo)
+    if submission.created:
+        log.info("Job %s: %s queued (position %d)", submission.job_id, repo.repo_url, submission.queue_position)
+    else:
         response.status_code = status.HTTP_200_OK
     return IngestAccepted(
         job_id=submission.job_id,
@@ -65,7 +105,8 @@ def read_job(job_id: uuid.UUID, jobs: JobsDep) -> JobPublic:
 
 @router.get("/worker/status", response_model=WorkerStatus, responses=error_responses(503))
 def read_worker_status(backend: BackendDep, keys: KeysDep) -> WorkerStatus:
-    """What the edge workers are doing; `Offline` when none has a fresh heartbeat."""
+    """What the edge workers are doing; `Offline` when none has a fresh heartbeat. Workers whose heartbeat
+    stopped are listed with `online: false` for ten minutes."""
     view = read_status(backend, keys)
     lead = view.lead
     return WorkerStatus(
@@ -74,7 +115,11 @@ def read_worker_status(backend: BackendDep, keys: KeysDep) -> WorkerStatus:
         progress=_int(lead.number("progress")) if lead else None,
         job_id=(lead.fields.get("job_id") or None) if lead else None,
         heartbeat_age_seconds=lead.heartbeat_age_seconds if lead else None,
-        workers=[_worker_entry(worker) for worker in view.workers if worker.alive],
+        workers=[
+            _worker_entry(worker)
+            for worker in sorted(view.workers, key=lambda w: (not w.alive, w.worker_id))
+            if worker.shown
+        ],
     )
 
 
@@ -82,6 +127,8 @@ def _worker_entry(worker: WorkerView) -> WorkerEntry:
     fields = worker.fields
     return WorkerEntry(
         worker_id=worker.worker_id,
+        online=worker.alive,
+        offline_seconds=worker.offline_seconds,
         status=fields.get("status"),
         stage=fields.get("stage") or None,
         progress=_int(worker.number("progress")),
