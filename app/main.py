@@ -70,6 +70,7 @@ def create_app(
     app.include_router(metrics.router)
     app.include_router(dashboard.router)
     app.mount(dashboard.ASSETS_URL, StaticFiles(directory=dashboard.ASSETS_DIR), name="dashboard-assets")
+    dashboard.install_content_security_policy(app)
     return app
 
 

@@ -7,7 +7,8 @@ The options mean what they mean in dependency-cruiser, applied in its order:
     focus + depth       keep the focused files and every file within `depth` imports of them, in either
                         direction (`--focus`, `--focus-depth`)
     collapse N          a file deeper than N folders is drawn as its folder of depth N (`src/a/b/c.py` at
-                        2 is `src/a/`), edges between the same two nodes merged; focused files stay files
+                        2 is `src/a/`), edges between the same two nodes merged; focused files stay files,
+                        and so does a file that would be the only one shown in its folder
 
 Cycles are those of the filtered files (before focus and collapse), each listed by its files. Pure: the
 API's graph route, the dashboard's neighbourhood picture and `python -m app.cli graph` share it.
@@ -66,7 +67,9 @@ class GraphView:
     focus: list[str] = field(default_factory=list)
 
 
-def build_view(files: Sequence[str], edges: Iterable[EdgeTriple], options: ViewOptions = ViewOptions()) -> GraphView:
+def build_view(
+    files: Sequence[str], edges: Iterable[EdgeTriple], options: ViewOptions = ViewOptions()
+) -> GraphView:
     """Apply the options to a file graph (`InvalidOption` names a bad pattern; `UnknownFile` a focus that
     matches no file)."""
     kept = set(filter_files(files, options.include, options.exclude))
@@ -89,7 +92,8 @@ def filter_files(files: Iterable[str], include: Sequence[str], exclude: Sequence
     return [
         path
         for path in files
-        if (not includes or any(p.search(path) for p in includes)) and not any(p.search(path) for p in excludes)
+        if (not includes or any(p.search(path) for p in includes))
+        and not any(p.search(path) for p in excludes)
     ]
 
 
@@ -104,7 +108,9 @@ def match_focus(files: Sequence[str], focus: Sequence[str]) -> list[str]:
     return chosen
 
 
-def neighbourhood(focus: Sequence[str], edges: Sequence[EdgeTriple], depth: int) -> dict[str, tuple[int, Relation]]:
+def neighbourhood(
+    focus: Sequence[str], edges: Sequence[EdgeTriple], depth: int
+) -> dict[str, tuple[int, Relation]]:
     """Every file within `depth` imports of a focused file, in either direction, with its distance and how it
     relates: a dependency (the focus reaches it along imports), a dependent (it reaches the focus), both,
     or related (reached through a mix of directions, e.g. another importer of the same file)."""
@@ -165,6 +171,10 @@ def _collapsed(
     members: dict[str, list[str]] = defaultdict(list)
     for path in files:
         members[node_of[path]].append(path)
+    for name, paths in list(members.items()):
+        if name.endswith("/") and len(paths) == 1:  # a folder standing for one file says less than the file
+            node_of[paths[0]] = paths[0]
+            members[paths[0]] = members.pop(name)
     nodes = [_node(name, paths, relations) for name, paths in sorted(members.items())]
     merged: dict[tuple[str, str], list[bool]] = defaultdict(list)
     for src, dst, type_only in edges:

@@ -244,6 +244,7 @@ class QueueConsumer:
             self.keys.job(task.job_id),
             self.keys.history,
             self.keys.stats,
+            self.keys.worker(owner),
         ]
         args = [
             payload,

@@ -152,7 +152,9 @@ class QueueControl:
         if not fields:
             return JobNotFound(f"No job with id {job_id}")
         state = fields.get("state", "unknown")
-        return JobNotWaiting(f"Job {job_id} is {state}, not waiting in the queue; only waiting jobs can be cancelled")
+        return JobNotWaiting(
+            f"Job {job_id} is {state}, not waiting in the queue; only waiting jobs can be cancelled"
+        )
 
     # ---- requeue -------------------------------------------------------------------------------------
 

@@ -16,7 +16,10 @@ if (not previous) or ARGV[4] == '1' then
   redis.call('HDEL', KEYS[2], 'offline_since')
   redis.call('HSET', KEYS[2], unpack(ARGV, 5))
 end
-if ARGV[3] ~= '' then redis.call('SET', KEYS[4], ARGV[3]) end
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[4], ARGV[3])
+  redis.call('HSET', KEYS[2], 'status', ARGV[3])
+end
 """
 
 # KEYS: lease, worker hash, workers set, status, queue, processing.
@@ -93,10 +96,15 @@ for i = 7, fields - 1, 2 do redis.call('HINCRBYFLOAT', KEYS[6], ARGV[i], ARGV[i 
 return 1
 """
 
-# KEYS: processing, queue, dead, job, history, stats.
+# KEYS: processing, queue, dead, job, history, stats, worker hash of the owner.
 # ARGV: payload, max attempts, now, reason, count this attempt (1/0), dead-letter history record, history cap.
+# The owner no longer holds the job, so its hash stops showing the job's stage.
 REQUEUE = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 'lost' end
+local job_id = redis.call('HGET', KEYS[4], 'job_id')
+if job_id and redis.call('HGET', KEYS[7], 'job_id') == job_id then
+  redis.call('HSET', KEYS[7], 'job_id', '', 'repo_url', '', 'stage', '', 'progress', '0')
+end
 local attempts = tonumber(redis.call('HGET', KEYS[4], 'attempts') or '0')
 if ARGV[5] == '0' and attempts > 0 then
   attempts = attempts - 1

@@ -25,7 +25,12 @@ def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
         "WORKSPACE_DIR": str(data_dir / "jobs"),
     }
     return subprocess.run(
-        [sys.executable, "-m", "app.cli", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
+        [sys.executable, "-m", "app.cli", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
     )
 
 

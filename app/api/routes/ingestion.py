@@ -22,9 +22,9 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/ingestion", tags=["ingestion"])
 
-INGEST_RESPONSES = {200: {"model": IngestAccepted, "description": "Already queued: the waiting job"}} | error_responses(
-    400, 401, 429, 503
-)
+INGEST_RESPONSES = {
+    200: {"model": IngestAccepted, "description": "Already queued: the waiting job"}
+} | error_responses(400, 401, 429, 503)
 
 
 class AnyPathConvertor(PathConvertor):
@@ -78,7 +78,9 @@ def _path_repository(raw: str, settings: Settings) -> RepoRef:
 def _submit(repo: RepoRef, settings: Settings, jobs: JobQueue, response: Response) -> IngestAccepted:
     submission = jobs.submit(repo)
     if submission.created:
-        log.info("Job %s: %s queued (position %d)", submission.job_id, repo.repo_url, submission.queue_position)
+        log.info(
+            "Job %s: %s queued (position %d)", submission.job_id, repo.repo_url, submission.queue_position
+        )
     else:
         response.status_code = status.HTTP_200_OK
     return IngestAccepted(

@@ -59,10 +59,14 @@ class QueueCollector(Collector):
     def _workers(self) -> Iterator[Metric]:
         view = read_status(self.backend, self.keys)
         up = GaugeMetricFamily(
-            "neo_worker_up", "1 while the worker's lease is alive, 0 after it ran out", labels=["worker_id", "device"]
+            "neo_worker_up",
+            "1 while the worker's lease is alive, 0 after it ran out",
+            labels=["worker_id", "device"],
         )
         age = GaugeMetricFamily(
-            "neo_worker_heartbeat_age_seconds", "Seconds since the worker's last heartbeat", labels=["worker_id"]
+            "neo_worker_heartbeat_age_seconds",
+            "Seconds since the worker's last heartbeat",
+            labels=["worker_id"],
         )
         progress = GaugeMetricFamily(
             "neo_worker_progress_percent", "Progress of the worker's current job", labels=["worker_id"]

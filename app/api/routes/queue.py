@@ -38,9 +38,7 @@ def read_dead_letters(control: ControlDep, limit: Limit = 100) -> QueueListingPu
     return _listing(control.dead(limit))
 
 
-@router.post(
-    "/jobs/{job_id}/cancel", response_model=JobPublic, responses=error_responses(401, 404, 409, 503)
-)
+@router.post("/jobs/{job_id}/cancel", response_model=JobPublic, responses=error_responses(401, 404, 409, 503))
 def cancel_job(job_id: uuid.UUID, control: ControlDep) -> JobPublic:
     """Take a waiting job out of the queue (409 once a worker has claimed it)."""
     job = control.cancel(str(job_id))

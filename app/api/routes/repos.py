@@ -72,7 +72,9 @@ def delete_repository(
         if not deleted_vectors:
             raise
         summary = RepositorySummary(repo.repo_url, None, None, 0, 0)
-    log.info("Repository %s deleted: %d files, %d vectors", repo.repo_url, summary.file_count, deleted_vectors)
+    log.info(
+        "Repository %s deleted: %d files, %d vectors", repo.repo_url, summary.file_count, deleted_vectors
+    )
     return RepositoryDeleted(
         repo_url=repo.repo_url, files=summary.file_count, edges=summary.edge_count, vectors=deleted_vectors
     )
@@ -95,7 +97,9 @@ def read_repository_graph(
     collapse: Annotated[
         int | None, Query(ge=1, le=20, description="draw files deeper than this many folders as folders")
     ] = None,
-    include: Annotated[list[str] | None, Query(description="regular expression: keep only matching paths")] = None,
+    include: Annotated[
+        list[str] | None, Query(description="regular expression: keep only matching paths")
+    ] = None,
     exclude: Annotated[list[str] | None, Query(description="regular expression: drop matching paths")] = None,
 ) -> RepositoryGraphPublic | PlainTextResponse:
     """The file dependency graph with its import cycles; or a part of it: filtered, centred on a file
