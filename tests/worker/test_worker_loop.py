@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -31,7 +32,7 @@ from app.errors import CloneTimeout, ParseError, RepoNotFound, TrainingError, Up
 from app.jobs import JobResult, JobState, Stage, Task
 from app.queue.backends import RedisBackend, RedisPyBackend
 from app.queue.keys import Keys
-from app.queue.status import is_valid_status
+from app.queue.status import is_valid_status, read_status, stage_status
 from app.worker.job import JobContext
 from app.worker.loop import WorkerTiming
 
@@ -185,7 +186,7 @@ class StatusRecorder:
 
 
 @given(outcomes=st.lists(st.sampled_from(["ok", "fail"]), min_size=1, max_size=3))
-def test_property_2_and_11_status_moves_idle_training_idle_or_error(
+def test_property_2_and_11_status_follows_the_stages_then_idle_or_error(
     make_backend, key_prefix: str, outcomes
 ) -> None:
     backend = make_backend("memory")
@@ -195,19 +196,59 @@ def test_property_2_and_11_status_moves_idle_training_idle_or_error(
         submit(queue, f"github.com/a/{outcome}{n}")
     jobs = {f"fail{n}": failing_job(ParseError(f"bad file {n}")) for n in range(len(outcomes))}
     recorder = StatusRecorder(backend, keys)
-    worker(recorder, keys, by_repo(jobs, staged_job())).run(burst=True)
+    unthrottled = WorkerTiming(**{**FAST.__dict__, "progress_interval": 0.0})
+    worker(recorder, keys, by_repo(jobs, staged_job()), timing=unthrottled).run(burst=True)
     seen = recorder.seen
     assert all(is_valid_status(status) for status in seen), seen
-    assert seen[0] == "Idle" and seen[-1] == "Offline"
-    # Each job: Training Graph on its repository, then Idle or Error: {message}.
+    # Each job: its stages in their words (training with its share of epochs), then Idle or Error: {message}.
     expected = ["Idle"]
     for n, outcome in enumerate(outcomes):
-        expected += [
-            f"Training Graph on github.com/a/{outcome}{n}",
-            "Idle" if outcome == "ok" else f"Error: bad file {n}",
-        ]
+        repo = f"github.com/a/{outcome}{n}"
+        if outcome == "ok":
+            expected += [f"Cloning {repo}", f"Parsing {repo}", f"Training {repo} 50%", f"Training {repo} 100%",
+                         f"Uploading {repo}", "Idle"]  # fmt: skip
+        else:
+            expected += [f"Cloning {repo}", f"Error: bad file {n}"]
     expected.append("Offline")
     assert seen == expected
+
+
+@given(status=st.text())
+def test_property_11_status_forms(status: str) -> None:
+    forms = r"(Idle|Offline|(Cloning|Parsing|Uploading) \S.*|Training \S.* \d{1,3}%|Error: \S.*)"
+    assert is_valid_status(status) == bool(re.fullmatch(forms, status, re.DOTALL) and _percent_ok(status))
+    for stage in Stage:
+        assert is_valid_status(stage_status(stage, "github.com/a/b", 0.4))
+    assert stage_status(Stage.TRAINING, "github.com/a/b", 0.4) == "Training github.com/a/b 40%"
+    assert stage_status(Stage.CLONING, "github.com/a/b", 0.4) == "Cloning github.com/a/b"
+
+
+def _percent_ok(status: str) -> bool:
+    match = re.fullmatch(r"Training \S.* (\d{1,3})%", status, re.DOTALL)
+    return match is None or (
+        int(match.group(1)) <= 100 and not (len(match.group(1)) > 1 and match.group(1)[0] == "0")
+    )
+
+
+def test_a_finished_job_carries_no_live_stage(backend: RedisBackend, keys: Keys) -> None:
+    queue = job_queue(backend, keys)
+    job_id = submit(queue, "github.com/a/done")
+    flaky_id = submit(queue, "github.com/a/flaky")
+    behaviours = {"flaky": failing_job(UploadError("Qdrant did not answer"))}
+    runner = worker(backend, keys, by_repo(behaviours, staged_job()))
+    thread = run_in_thread(runner)
+    wait_for(lambda: queue.get(job_id).state is JobState.FINISHED, message="the job to finish")
+    wait_for(lambda: queue.get(flaky_id).state is JobState.DEAD, message="the flaky job to die")
+    job = queue.get(job_id)
+    assert (job.stage, job.progress) == (None, 100)
+    status = read_status(backend, keys)
+    [me] = status.workers
+    assert me.fields["stage"] == "" and me.fields["job_id"] == "" and me.fields["progress"] == "0"
+    assert status.status.startswith("Error: ") and me.fields["status"] == status.status
+    runner.request_stop()
+    thread.join(10)
+    # Two jobs, four attempts (the flaky one three times): the worker counts the two jobs.
+    assert runner.jobs_done == 2
 
 
 def test_progress_moves_within_stages(backend: RedisBackend, keys: Keys) -> None:
