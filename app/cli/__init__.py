@@ -1,11 +1,16 @@
 """Command line: `python -m app.cli <command> …`, one module per command.
 
-graph PATH --json | --dot     print the file dependency graph of a checked-out repository
+graph PATH [--json | --dot] [--focus FILE --depth N] [--collapse DEPTH] [--include/--exclude PATTERN]
+           [--fail-on-cycles]  the file dependency graph of a checkout: a summary, JSON or DOT
 serve [--host H --port P]     run the API (in MODE=LOCAL with the worker in the same process)
 ingest REPO [--json]          MODE=LOCAL: ingest a repository (path or URL) now and show what came out
 embed GRAPH.json --out VECTORS.npy [--device cpu|cuda] [--seed N]
                               Node2Vec vectors of a dependency graph (as `graph --json` prints it), one
                               float32 row per entry of `files`, in that order
+status                        against a running API (--api, --token): workers, queue and dead letters
+jobs [JOB_ID] [--queue | --dead]   job history, the queue, the dead letters, or one job
+requeue JOB_ID… | --all       queue dead jobs again
+cancel JOB_ID…                take waiting jobs out of the queue
 
 Each command module imports what it needs when it runs, so that `--help` and the light commands do not
 pay for torch or tree-sitter.
@@ -16,9 +21,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from app.cli import embed, graph, ingest, serve
+from app.cli import cancel, embed, graph, ingest, jobs, requeue, serve, status
 
-COMMANDS = (graph, serve, ingest, embed)
+COMMANDS = (graph, serve, ingest, embed, status, jobs, requeue, cancel)
 
 
 def build_parser() -> argparse.ArgumentParser:

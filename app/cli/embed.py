@@ -26,18 +26,26 @@ def run_embed(args: argparse.Namespace) -> int:
     # Imported here so that other commands do not pay for torch and numpy.
     import numpy as np
 
+    from app.cli.progress import StageBars
     from app.embedding.trainer import EpochProgress, Trainer
     from app.errors import TrainingError
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    bars = StageBars()
 
     def report(progress: EpochProgress) -> None:
-        print(f"Training… {progress.percent}% (loss {progress.loss:.4f})", file=sys.stderr)
+        # One line per epoch when not on a terminal; on one, the bar carries the loss.
+        if bars.terminal:
+            bars.update("training", progress.percent / 100, f"epoch {progress.epoch}/{progress.epochs}, "
+                        f"loss {progress.loss:.4f}")  # fmt: skip
+        else:
+            bars.line(f"Epoch {progress.epoch}/{progress.epochs}: loss {progress.loss:.4f}")
 
     try:
         files, edges = read_graph_json(args.graph)
         service = Trainer(device=args.device)
-        vectors = service.train_embeddings(edges, len(files), progress=report, seed=args.seed)
+        with bars:
+            vectors = service.train_embeddings(edges, len(files), progress=report, seed=args.seed)
     except (OSError, ValueError, KeyError, TypeError, TrainingError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

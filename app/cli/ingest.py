@@ -24,7 +24,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_ingest(args: argparse.Namespace) -> int:
-
+    from app.cli.progress import StageBars
     from app.errors import NeoError
     from app.worker.embedded import ingest_now
 
@@ -33,7 +33,13 @@ def run_ingest(args: argparse.Namespace) -> int:
     # A folder on this machine may be given relative to where the command runs.
     repo = str(Path(args.repo).resolve()) if Path(args.repo).is_dir() else args.repo
     try:
-        summary = ingest_now(settings, repo, neighbours=args.neighbours)
+        with StageBars() as bars:
+            summary = ingest_now(
+                settings,
+                repo,
+                neighbours=args.neighbours,
+                observe=lambda stage, done: bars.update(stage, done),
+            )
     except NeoError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -19,13 +19,29 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
 
     from app.config import Mode
+    from app.errors import ConfigError
     from app.main import create_app
 
+    # One line per job event (queued, started, finished, failed, cancelled, requeued) beside uvicorn's own.
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S"
+    )
+    for name in ("app.worker.loop", "app.api.routes", "app.worker.embedded"):
+        logging.getLogger(name).setLevel(logging.INFO)
     settings = settings_or_exit()
     if settings.mode is Mode.LOCAL and not settings.admin_token:
         settings = with_generated_token(settings)
-    uvicorn.run(create_app(settings), host=args.host, port=args.port)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        raise SystemExit(f"Configuration error: {exc}") from None
+    print(
+        f"Dashboard: http://{args.host}:{args.port}/   API: http://{args.host}:{args.port}/docs", flush=True
+    )
+    uvicorn.run(app, host=args.host, port=args.port)
     return 0

@@ -277,7 +277,8 @@ class Trainer:
         optimizer = make_optimizer(model, config.lr)
         for epoch in range(1, config.epochs + 1):
             loss = train_epoch(model, optimizer, batch_size, generator)
-            logger.info("epoch %d/%d loss %.4f", epoch, config.epochs, loss)
+            # Callers report epochs through `progress`; logging them here too printed each one twice.
+            logger.debug("epoch %d/%d loss %.4f", epoch, config.epochs, loss)
             if progress is not None:
                 progress(EpochProgress(epoch=epoch, epochs=config.epochs, loss=loss))
         return model().detach().to("cpu", torch.float32).contiguous()

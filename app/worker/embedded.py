@@ -5,14 +5,23 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from typing import Any
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
 from app.embedding.device import detect_hardware
 from app.graphview.cycles import dependency_cycles
-from app.jobs import JobResult
+from app.jobs import JobResult, Stage
+from app.queue.status import read_history
 from app.services import Services, build_services
+from app.worker.job import JobContext, JobProcessor
 from app.worker.loop import Worker
+
+if TYPE_CHECKING:
+    from app.graph.build import DependencyGraph
+
+Observer = Callable[[Stage, float], None]
 
 log = logging.getLogger(__name__)
 
@@ -20,8 +29,16 @@ log = logging.getLogger(__name__)
 class EmbeddedWorker:
     """Starts with the app, stops with it; jobs run exactly as in a separate worker process."""
 
-    def __init__(self, services: Services) -> None:
+    def __init__(
+        self,
+        services: Services,
+        *,
+        observe: Observer | None = None,
+        on_graph: Callable[[DependencyGraph], None] | None = None,
+    ) -> None:
         self.services = services
+        self.observe = observe
+        self.on_graph = on_graph
         self.worker: Worker | None = None
         self._thread: threading.Thread | None = None
 
@@ -32,7 +49,9 @@ class EmbeddedWorker:
         settings, hardware = self.services.settings, detect_hardware()
         log.info("In-process worker on %s", hardware.describe())
         job = build_ingest_job(self.services, hardware.device)
-        return build_worker(settings, job, self.services.backend, hardware, on_record=job.journal)
+        job.on_graph = self.on_graph
+        process = observed(job, self.observe) if self.observe else job
+        return build_worker(settings, process, self.services.backend, hardware, on_record=job.journal)
 
     def start(self) -> None:
         self.worker = self.build()
@@ -50,29 +69,58 @@ class EmbeddedWorker:
             self._thread.join(timeout)
 
 
-def ingest_now(settings: Settings, repo_url: str, *, neighbours: int = 3) -> dict[str, Any]:
+def observed(process: JobProcessor, observe: Observer) -> JobProcessor:
+    """The job, with every progress report also handed to `observe` (the command line's bars)."""
+
+    def run(context: JobContext) -> JobResult:
+        def report(stage: Stage, fraction: float) -> None:
+            observe(stage, fraction)
+            context.report(stage, fraction)
+
+        return process(replace(context, report=report))
+
+    return run
+
+
+def ingest_now(
+    settings: Settings, repo_url: str, *, neighbours: int = 3, observe: Observer | None = None
+) -> dict[str, Any]:
     """Queue `repo_url`, run the worker until the queue is empty, and summarise what the stores now hold.
 
-    Used by `python -m app.cli ingest`: the whole system in one call, on the embedded stores.
+    Used by `python -m app.cli ingest`: the whole system in one call, on the embedded stores; `observe`
+    sees each stage's progress.
     """
     services = build_services(settings)
+    graphs: list[DependencyGraph] = []
     try:
         repo = settings.repo_policy.parse(repo_url)
         job_id = services.jobs.submit(repo).job_id
-        EmbeddedWorker(services).run_until_empty()
+        EmbeddedWorker(services, observe=observe, on_graph=graphs.append).run_until_empty()
         job = services.jobs.get(job_id)
         if job.state != "finished":
-            return {
-                "state": job.state.value,
-                "error": job.error,
-                "text": f"Job {job.state.value}: {job.error}",
-            }
-        return _summary(services, repo.repo_url, job.result or JobResult(), neighbours)
+            record = next(
+                (r for r in read_history(services.backend, services.keys, 10) if r.job_id == job_id), None
+            )
+            stage = record.stage if record else None
+            where = f" in the {stage} stage" if stage else ""
+            return {"state": job.state.value, "stage": stage, "error": job.error,
+                    "text": f"Job {job.state.value}{where}: {job.error}"}  # fmt: skip
+        summary = _summary(
+            services, repo.repo_url, job.result or JobResult(), neighbours, graphs[-1] if graphs else None
+        )
+        summary["text"] = summary_text(summary)
+        return summary
     finally:
         services.close()
 
 
-def _summary(services: Services, repo_url: str, result: JobResult, neighbours: int) -> dict[str, Any]:
+def _summary(
+    services: Services,
+    repo_url: str,
+    result: JobResult,
+    neighbours: int,
+    built: DependencyGraph | None = None,
+) -> dict[str, Any]:
     graph = services.metadata.get_graph(repo_url)
     files = [item.path for item in graph.files]
     cycles = dependency_cycles(files, ((edge.src, edge.dst) for edge in graph.edges))
@@ -84,18 +132,10 @@ def _summary(services: Services, repo_url: str, result: JobResult, neighbours: i
             hits = store.similar_files(repo_url, path, neighbours)
             similar[path] = [(hit.path, round(hit.score, 3)) for hit in hits]
     languages = Counter(item.language for item in graph.files)
-    lines = [
-        f"{repo_url} @ {(graph.repository.last_commit or '(no commit)')[:12]}",
-        f"  files: {len(files)} ({', '.join(f'{n} {lang}' for lang, n in languages.most_common())})",
-        f"  edges: {len(graph.edges)}   import cycles: {len(cycles)}"
-        + (f" (largest: {len(cycles[0])} files)" if cycles else ""),
-        "  stage seconds: "
-        + ", ".join(f"{stage} {seconds:.2f}" for stage, seconds in result.stage_seconds.items()),
-        "  most imported files and their structural neighbours:",
-    ]
-    for path in hubs:
-        lines.append(f"    {path}  (imported by {in_degree[path]})")
-        lines += [f"        {score:+.3f}  {neighbour}" for neighbour, score in similar[path]]
+    failures = [{"path": item.path, "status": item.status.value, "reason": item.reason}
+                for item in sorted(built.parse_failures, key=lambda item: item.path)] if built else [
+                {"path": item.path, "status": item.parse_status, "reason": None}
+                for item in graph.files if item.parse_status in ("partial", "failed")]  # fmt: skip
     return {
         "state": "finished",
         "repo_url": repo_url,
@@ -105,6 +145,39 @@ def _summary(services: Services, repo_url: str, result: JobResult, neighbours: i
         "cycles": cycles,
         "languages": dict(languages),
         "stage_seconds": {stage.value: seconds for stage, seconds in result.stage_seconds.items()},
+        "duration_seconds": result.duration_seconds,
+        "parse_failures": failures,
+        "skipped": [{"path": item.path, "reason": item.reason} for item in built.skipped] if built else [],
+        "hubs": {path: in_degree[path] for path in hubs},
         "similar": similar,
-        "text": "\n".join(lines),
     }
+
+
+def summary_text(summary: dict[str, Any], listed: int = 10) -> str:
+    """The summary as a person reads it: counts, cycles by their files, failures and skips by name."""
+    languages = ", ".join(f"{n} {language}" for language, n in Counter(summary["languages"]).most_common())
+    stages = " · ".join(f"{stage} {seconds:.1f} s" for stage, seconds in summary["stage_seconds"].items())
+    cycles = summary["cycles"]
+    lines = [
+        f"{summary['repo_url']} @ {(summary['commit'] or '(no commit)')[:12]}",
+        f"  files: {summary['files']} ({languages})",
+        f"  edges: {summary['edges']}   import cycles: {len(cycles)}",
+    ]
+    lines += [f"    {len(cycle)} files: {', '.join(cycle)}" for cycle in cycles[:listed]]
+    lines.append(
+        f"  time: {stages}"
+        + (f" (total {summary['duration_seconds']:.1f} s)" if summary.get("duration_seconds") else "")
+    )
+    for title, items in (("parse failures", summary["parse_failures"]), ("skipped", summary["skipped"])):
+        lines.append(f"  {title}: {len(items)}")
+        lines += [
+            f"    {item['path']}" + (f": {item['reason']}" if item.get("reason") else "")
+            for item in items[:listed]
+        ]
+        if len(items) > listed:
+            lines.append(f"    … and {len(items) - listed} more (--json lists them all)")
+    lines.append("  most imported files and their structural neighbours:")
+    for path, importers in summary["hubs"].items():
+        lines.append(f"    {path}  (imported by {importers})")
+        lines += [f"        {score:+.3f}  {neighbour}" for neighbour, score in summary["similar"][path]]
+    return "\n".join(lines)

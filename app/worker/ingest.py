@@ -62,6 +62,8 @@ class IngestJob:
     trainer: Trainer
     workspace_root: Path
     seed: int = 0
+    # Called with each job's graph once it is built: an in-process caller lists its failures and skips.
+    on_graph: Callable[[DependencyGraph], None] | None = None
 
     def __call__(self, context: JobContext) -> JobResult:
         clock = StageClock()
@@ -77,6 +79,8 @@ class IngestJob:
                 )
             with clock.stage(Stage.PARSING, context):
                 graph = build_graph(cloned.path, progress=_fraction(context, Stage.PARSING))
+            if self.on_graph is not None:
+                self.on_graph(graph)
         commit = cloned.commit or ""
         with clock.stage(Stage.TRAINING, context):
             embeddings = self._train(graph, context)

@@ -64,5 +64,5 @@ def test_include_and_exclude_filter_before_everything_else() -> None:
 
 def test_focus_by_pattern_or_an_unknown_file() -> None:
     assert build_view(FILES, EDGES, ViewOptions(focus=(r"four\.py$",), depth=0)).focus == ["src/b/four.py"]
-    with pytest.raises(UnknownFile, match="no file matches the focus 'nope.py'"):
+    with pytest.raises(UnknownFile, match=r"no file matches the focus 'nope\.py'"):
         build_view(FILES, EDGES, ViewOptions(focus=("nope.py",)))

@@ -1,0 +1,26 @@
+"""`cancel JOB_ID…`: take waiting jobs out of a running API's queue."""
+
+from __future__ import annotations
+
+import argparse
+
+from app.cli.remote import RemoteError, add_api_options, call, run_remote
+
+
+def add_command(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("cancel", help="take waiting jobs out of the queue (needs the token)")
+    parser.add_argument("job_ids", nargs="+", metavar="JOB_ID")
+    add_api_options(parser)
+    parser.set_defaults(handler=lambda args: run_remote(cancel, args))
+
+
+def cancel(args: argparse.Namespace) -> int:
+    failed = 0
+    for job_id in args.job_ids:
+        try:
+            job = call(args, "POST", f"/api/v1/ingestion/jobs/{job_id}/cancel", admin=True)
+            print(f"{job_id} ({job['repo_url']}): cancelled")
+        except RemoteError as exc:
+            failed += 1
+            print(f"{job_id}: not cancelled: {exc}")
+    return 1 if failed else 0
