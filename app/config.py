@@ -26,6 +26,8 @@ from app.errors import ConfigError
 from app.repo_url import RepoPolicy
 
 DEFAULT_ALLOWED_HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
+# Settings only the API reads; the worker reads every other one (`.env.edge.template` lists those).
+API_ONLY_SETTINGS = frozenset({"pharos_admin_token", "max_queue_size", "retry_after_seconds"})
 
 
 class Mode(StrEnum):

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from support.environment import REDIS_URL
+from support.environment import REDIS_URL, throwaway_postgres_database
 
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("torch", "torch_geometric", "tree_sitter", "git", "fakeredis")
@@ -22,29 +22,35 @@ with TestClient(app.main.app) as client:
     client.get("/api/v1/repos")
     client.get("/api/v1/search/similar", params={"repo_url": "github.com/a/b", "path": "x.py"})
     client.get("/api/v1/ingestion/worker/status")
+    client.get("/metrics")
+    client.get("/")
     client.post("/api/v1/ingestion/ingest/github.com/a/b", headers={"Authorization": "Bearer footprint"})
 print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in sys.argv[1:])))
 """
 
 
 def test_serving_the_cloud_app_imports_no_heavy_module(key_prefix: str, tmp_path: Path) -> None:
-    env = {
-        "MODE": "CLOUD",
-        "PHAROS_ADMIN_TOKEN": "footprint",
-        "REDIS_URL": REDIS_URL,
-        "REDIS_KEY_PREFIX": key_prefix,
-        "DATA_DIR": str(tmp_path),
-        "PATH": "/usr/bin:/bin",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", PROBE, *HEAVY],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
+    with throwaway_postgres_database() as database_url:
+        env = {
+            "MODE": "CLOUD",
+            "PHAROS_ADMIN_TOKEN": "footprint",
+            "REDIS_URL": REDIS_URL,
+            "REDIS_KEY_PREFIX": key_prefix,
+            "NEON_DATABASE_URL": database_url,
+            "QDRANT_URL": "http://127.0.0.1:9",  # nothing answers: search says 503, as it would in an outage
+            "QDRANT_TIMEOUT_SECONDS": "1",
+            "DATA_DIR": str(tmp_path),
+            "PATH": "/usr/bin:/bin",
+        }
+        result = subprocess.run(
+            [sys.executable, "-c", PROBE, *HEAVY],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
     assert json.loads(result.stdout.strip().splitlines()[-1]) == []
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from app.cli.remote import RemoteError, add_api_options, call, run_remote
+from app.cli.remote import RemoteError, add_api_options, call, require_token, run_remote
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -15,6 +15,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def cancel(args: argparse.Namespace) -> int:
+    require_token(args)
     failed = 0
     for job_id in args.job_ids:
         try:

@@ -28,11 +28,16 @@ class RemoteError(Exception):
     """The API refused or could not be reached; the message is for a person."""
 
 
+def require_token(args: argparse.Namespace) -> None:
+    if not args.token:
+        raise RemoteError("this needs the admin token: --token TOKEN or PHAROS_ADMIN_TOKEN")
+
+
 def call(args: argparse.Namespace, method: str, path: str, *, admin: bool = False, **kwargs: Any) -> Any:
     """One request to the API; its JSON answer, or RemoteError with the API's reason."""
     headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
-    if admin and not args.token:
-        raise RemoteError("this needs the admin token: --token TOKEN or PHAROS_ADMIN_TOKEN")
+    if admin:
+        require_token(args)
     try:
         response = httpx.request(method, args.api.rstrip("/") + path, headers=headers, timeout=15, **kwargs)
     except httpx.HTTPError as exc:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from app.cli.remote import RemoteError, add_api_options, call, run_remote
+from app.cli.remote import RemoteError, add_api_options, call, require_token, run_remote
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -17,6 +17,7 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 
 
 def requeue(args: argparse.Namespace) -> int:
+    require_token(args)
     if args.all == bool(args.job_ids):
         raise RemoteError("name the dead jobs to requeue, or give --all")
     if args.all:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from app.config import Settings
+from app.config import Mode, Settings
 from app.queue.backends import open_backend
 from app.services import configured_metadata, configured_vectors
 
@@ -74,7 +74,9 @@ def _check_database(settings: Settings) -> str:
     store = configured_metadata(settings)
     try:
         store.migrate()
-        return f"{store.backend_name}: schema up to date"
+        return f"{store.backend_name}: schema up to date" + _only_here(
+            settings, settings.database_url, "NEON_DATABASE_URL"
+        )
     finally:
         store.close()
 
@@ -86,9 +88,16 @@ def _check_qdrant(settings: Settings) -> str:
             store.ensure_collection()
             store.ping()
         where = settings.qdrant_url or f"local mode in {settings.qdrant_path}"
-        return f"{where}: collection ready"
+        return f"{where}: collection ready" + _only_here(settings, settings.qdrant_url, "QDRANT_URL")
     finally:
         access.close()
+
+
+def _only_here(settings: Settings, remote: str | None, variable: str) -> str:
+    """An edge worker on embedded stores works, but a cloud API (which needs remote ones) never sees it."""
+    if remote or settings.mode is not Mode.EDGE:
+        return ""
+    return f" (on this machine only: a cloud API will not see these results; set {variable})"
 
 
 def _check_device() -> str:
