@@ -18,9 +18,10 @@ from support.environment import ADMIN_TOKEN, cloud_settings
 from support.strategies import hostile_repo_urls, valid_repo_urls
 from support.workers import consumer
 
+from app.jobs import Stage
 from app.main import create_app
 from app.queue.backends import RedisBackend
-from app.queue.status import ERROR_PREFIX, IDLE, TRAINING_PREFIX
+from app.queue.status import ERROR_PREFIX, IDLE, stage_status
 from app.services import Services, build_services
 
 INGEST = "/api/v1/ingestion/ingest/"
@@ -74,7 +75,12 @@ def _path_encode(raw: str) -> str:
 
 status_strings = st.one_of(
     st.just(IDLE),
-    st.builds(lambda repo: TRAINING_PREFIX + repo, st.text(min_size=1).filter(lambda s: not s[0].isspace())),
+    st.builds(
+        stage_status,
+        st.sampled_from(list(Stage)),
+        st.text(min_size=1).filter(lambda s: not s[0].isspace()),
+        st.floats(0, 1),
+    ),
     st.builds(
         lambda message: ERROR_PREFIX + message, st.text(min_size=1).filter(lambda s: not s[0].isspace())
     ),
