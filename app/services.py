@@ -83,6 +83,7 @@ def build_services(
             max_queue_size=settings.max_queue_size,
             retention_seconds=settings.job_retention_seconds,
             default_ttl=settings.task_ttl_seconds,
+            retry_after_seconds=settings.retry_after_seconds,
         ),
         vectors=vectors or configured_vectors(settings),
         metadata=metadata or configured_metadata(settings),

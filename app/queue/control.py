@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from app.config import default
 from app.errors import JobNotFound, JobNotWaiting, QueueFull
 from app.jobs import Clock, HistoryRecord, Job, JobState, Task, utc_now
 from app.queue.backends import RedisBackend
@@ -76,6 +77,7 @@ class QueueControl:
         max_queue_size: int,
         retention_seconds: int,
         default_ttl: int,
+        retry_after_seconds: int = default("retry_after_seconds"),
         clock: Clock = utc_now,
     ) -> None:
         self.backend = backend
@@ -83,6 +85,7 @@ class QueueControl:
         self.max_queue_size = max_queue_size
         self.retention_seconds = retention_seconds
         self.default_ttl = default_ttl
+        self.retry_after_seconds = retry_after_seconds
         self.clock = clock
 
     # ---- reading -------------------------------------------------------------------------------------
@@ -168,7 +171,10 @@ class QueueControl:
             raise JobNotWaiting(f"Job {job_id} is {fields.get('state', 'unknown')}, not in the dead letters")
         result = self._requeue(entry)
         if result.outcome is RequeueOutcome.FULL:
-            raise QueueFull(f"Job {job_id} not requeued: {result.reason}; try again later", retry_after=60)
+            raise QueueFull(
+                f"Job {job_id} not requeued: {result.reason}; try again later",
+                retry_after=self.retry_after_seconds,
+            )
         if result.outcome is RequeueOutcome.DUPLICATE:
             raise JobNotWaiting(f"Job {job_id} not requeued: {result.reason}")
         return result
