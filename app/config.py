@@ -27,7 +27,9 @@ from app.repo_url import RepoPolicy
 
 DEFAULT_ALLOWED_HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
 # Settings only the API reads; the worker reads every other one (`.env.edge.template` lists those).
-API_ONLY_SETTINGS = frozenset({"pharos_admin_token", "max_queue_size", "retry_after_seconds"})
+API_ONLY_SETTINGS = frozenset(
+    {"pharos_admin_token", "max_queue_size", "retry_after_seconds", "allow_embedded_stores"}
+)
 
 
 class Mode(StrEnum):
@@ -111,6 +113,8 @@ class Settings(BaseSettings):
     # Repository URL policy.
     allowed_repo_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_HOSTS
     allow_local_repos: bool = False
+    # MODE=CLOUD beside its worker on one machine, both on the embedded stores under one DATA_DIR.
+    allow_embedded_stores: bool = False
 
     # Worker timing.
     poll_interval_seconds: float = Field(2.0, gt=0, le=60)
@@ -171,7 +175,7 @@ class Settings(BaseSettings):
 
         Checked when the API process builds its clients (not in the validator: tests hand the app their own).
         """
-        if self.mode is not Mode.CLOUD:
+        if self.mode is not Mode.CLOUD or self.allow_embedded_stores:
             return
         missing = [
             name
@@ -183,7 +187,7 @@ class Settings(BaseSettings):
                 f"MODE=CLOUD needs {' and '.join(missing)}: without {'them' if len(missing) > 1 else 'it'} the "
                 "API would read a SQLite file and a Qdrant folder of its own that no edge worker writes to, "
                 "and every search and repository would come back empty (MODE=LOCAL runs everything on one "
-                "machine)"
+                "machine; ALLOW_EMBEDDED_STORES=true when the worker runs on this machine with the same DATA_DIR)"
             )
 
     @staticmethod

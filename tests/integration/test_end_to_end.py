@@ -91,6 +91,8 @@ def system(tmp_path: Path, key_prefix: str) -> Iterator[dict]:
             "DATA_DIR": str(tmp_path / "data"),
             "WORKSPACE_DIR": str(tmp_path / "workspaces"),
             "ALLOW_LOCAL_REPOS": "true",
+            # The API and the worker share Qdrant's local folder here (no Qdrant server on this machine).
+            "ALLOW_EMBEDDED_STORES": "true",
             "POLL_INTERVAL_SECONDS": "0.2",
             "HEARTBEAT_SECONDS": "1",
             "PYTHONUNBUFFERED": "1",

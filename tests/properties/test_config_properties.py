@@ -92,3 +92,17 @@ def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> 
     settings = load_settings()
     assert settings.admin_token == "from-env"
     assert settings.allowed_repo_hosts == ("git.example.org", "github.com")
+
+
+def test_cloud_api_refuses_embedded_stores_unless_told_they_are_shared() -> None:
+    cloud = {
+        "mode": "CLOUD",
+        "pharos_admin_token": "a-token-of-sixteen+",
+        "redis_url": "redis://127.0.0.1:6379/0",
+    }
+    with pytest.raises(ConfigError, match="MODE=CLOUD needs NEON_DATABASE_URL and QDRANT_URL"):
+        load_settings(**cloud).require_shared_stores()
+    with pytest.raises(ConfigError, match="MODE=CLOUD needs QDRANT_URL"):
+        load_settings(**cloud, neon_database_url="postgresql://u@127.0.0.1/db").require_shared_stores()
+    load_settings(**cloud, allow_embedded_stores=True).require_shared_stores()
+    load_settings(mode="EDGE", redis_url="redis://127.0.0.1:6379/0").require_shared_stores()
