@@ -1,0 +1,53 @@
+"""Reading a clone's history: the files each commit changed, newest first, for the co-change pairs.
+
+Merges are left out (their changes are the branches' commits, counted already) and renames are not
+followed: a file counts under the path it had in each commit, and only paths in today's graph are kept
+later on. Git runs with the same locked-down environment as the clone.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from app.errors import CloneError
+from app.search.history import ChangeSet
+
+_MARK = "\x1e"  # a record separator that no path contains
+
+
+def read_changes(
+    repo: Path,
+    revisions: str = "HEAD",
+    *,
+    since: int | None = None,
+    max_commits: int | None = None,
+    timeout_s: float = 120.0,
+    env: dict[str, str] | None = None,
+) -> list[ChangeSet]:
+    """Commits of `revisions` (a rev or a range) since `since` (epoch seconds), with the paths each changed."""
+    command = ["git", "-C", str(repo), "log", "--no-merges", "--no-renames", "--name-only", "-z"]
+    command += [f"--format={_MARK}%ct"]
+    if since is not None:
+        command.append(f"--since={since}")
+    if max_commits is not None:
+        command.append(f"--max-count={max_commits}")
+    command += [revisions, "--"]
+    try:
+        result = subprocess.run(command, capture_output=True, timeout=timeout_s, check=True, env=env)
+    except subprocess.TimeoutExpired as exc:
+        raise CloneError(f"Reading the history took longer than {timeout_s:g} s") from exc
+    except subprocess.CalledProcessError as exc:
+        reason = exc.stderr.decode(errors="replace").strip()[:300]
+        raise CloneError(f"Reading the history failed: {reason}") from exc
+    return parse_log(result.stdout.decode("utf-8", errors="surrogateescape"))
+
+
+def parse_log(text: str) -> list[ChangeSet]:
+    """ChangeSets from `git log --name-only -z --format=<RS>%ct` output."""
+    changes = []
+    for record in text.split(_MARK)[1:]:
+        head, _, body = record.partition("\n")
+        paths = tuple(part.strip("\n") for part in body.split("\0") if part.strip("\n"))
+        changes.append(ChangeSet(int(head.strip("\0").strip()), paths))
+    return changes
