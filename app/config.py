@@ -130,6 +130,10 @@ class Settings(BaseSettings):
     workspace_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "neo-alexandria")
     clone_timeout_seconds: float = Field(300.0, gt=0)
     clone_max_bytes: int = Field(1 << 30, gt=0)
+    # History read for the co-change pairs: commits of the last HISTORY_DAYS (0: none, a depth-1 clone),
+    # at most HISTORY_MAX_COMMITS of them, fetched without file contents.
+    history_days: int = Field(365, ge=0, le=3650)
+    history_max_commits: int = Field(5000, ge=1, le=100_000)
 
     @field_validator("allowed_repo_hosts", mode="before")
     @classmethod

@@ -210,7 +210,7 @@ def fit(prepared: list[tuple[Repo, RepositoryIndex, list[Query]]], seed: int) ->
             truth[row, query.partners] = True
             own[row, query.file] = True
         stacks.append((features, truth, own, tiebreak))
-    grid = (0.0, 0.1, 0.25, 0.5, 1.0, 2.0)
+    grid = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5)
     best: tuple[float, BlendWeights] | None = None
     for cosine, link, shared, folder in itertools.product(grid, grid, grid, grid):
         weights = BlendWeights(cosine=cosine, link=link, shared=shared, history=1.0, folder=folder)
@@ -219,6 +219,8 @@ def fit(prepared: list[tuple[Repo, RepositoryIndex, list[Query]]], seed: int) ->
             best = (score, weights)
             print(f"  fit: mean Recall@10 {score:.4f} with {weights}", flush=True)
     assert best is not None
+    per_repo = [round(_stacked_recall(stack, best[1].vector()), 3) for stack in stacks]
+    print(f"  per repository: {dict(zip([repo.name for repo, _, _ in prepared], per_repo, strict=True))}")
     return best[1]
 
 

@@ -31,11 +31,11 @@ FEATURES = ("cosine", "link", "shared", "history", "folder")
 class BlendWeights:
     """How much each signal counts (see the module docstring); fitted, see `bench/cochange.py --fit`."""
 
-    cosine: float = 0.5
-    link: float = 0.5
-    shared: float = 0.5
+    cosine: float = 0.2
+    link: float = 0.0
+    shared: float = 0.0
     history: float = 1.0
-    folder: float = 0.5
+    folder: float = 0.05
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, name) for name in FEATURES], dtype=np.float64)
