@@ -18,27 +18,27 @@ scored (the number of all queries is printed). Rankings, all over every other fi
     directory         leading folders shared, over the deeper of the two folders
     history           times the pair changed together in the year before T (ROSE-like)
 
-Ties are broken by one seeded random order of the files, the same for every ranking. Metrics per query,
-averaged: Recall@10 (partners in the top 10 / partners), MRR (1 / rank of the first partner) and pair AUC
-(chance that a partner ranks above a non-partner).
+Metrics per query, averaged: Recall@10 (partners in the top 10 / partners), MRR (1 / rank of the first
+partner) and pair AUC (chance that a partner ranks above a non-partner), each the expectation over a
+random order within ties (history and directory leave most files tied).
 
-`--fit` fits the blend weights instead, on the time before T only: history from T−545 d to T−180 d,
-queries from the commits in (T−180 d, T], graph and vectors at T; a grid search maximises the mean
-Recall@10 over the repositories. `--stability` trains a second model (seed + 1) and prints the overlap of
+`--fit` fits the blend weights instead, on the time before T only: history from T−730 d to T−365 d,
+queries from the commits in (T−365 d, T], graph and vectors at T; coordinate ascent maximises the mean
+Recall@10 over the repositories (weighted, see `fit`). `--stability` trains a second model (seed + 1) and prints the overlap of
 the top 10 of the two models, for ours and for the cosine alone.
 """
 
 from __future__ import annotations
 
 import argparse
-import itertools
 import json
 import logging
+import math
 import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -48,11 +48,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from app.embedding.trainer import Trainer
 from app.graph.build import DependencyGraph, build_graph
 from app.search.history import ChangeSet, co_changes
-from app.search.ranking import BlendWeights, RepositoryIndex
+from app.search.ranking import FEATURES, BlendWeights, RepositoryIndex
 from app.worker.history import read_changes
 
 YEAR = 365 * 86_400
-FIT_GAP = 180 * 86_400
+FIT_GAP = YEAR
 MAX_FILES = 30
 RANKINGS = ("ours", "cosine", "import neighbours", "Adamic–Adar", "directory", "history")
 
@@ -144,95 +144,136 @@ def baseline_scores(index: RepositoryIndex, features: np.ndarray, query: int) ->
     }
 
 
-def metrics(scores: np.ndarray, query: Query, tiebreak: np.ndarray) -> tuple[float, float, float]:
-    """Recall@10, reciprocal rank of the first partner and pair AUC of one ranking of one query."""
-    scores = scores.astype(np.float64).copy()
-    scores[query.file] = -np.inf
-    order = np.lexsort((tiebreak, -scores))
-    order = order[order != query.file]
-    rank = np.empty(len(scores), dtype=np.int64)
-    rank[order] = np.arange(1, len(order) + 1)
-    partner_ranks = np.sort(rank[query.partners])
-    recall = float(np.mean(partner_ranks <= 10))
-    others = len(order) - len(partner_ranks)
-    if others == 0:
-        return recall, 1.0 / partner_ranks[0], 1.0
-    # Non-partners below each partner: all files below it minus the partners below it.
-    below = (len(order) - partner_ranks) - (len(partner_ranks) - 1 - np.arange(len(partner_ranks)))
-    return recall, 1.0 / partner_ranks[0], float(np.mean(below) / others)
+def metrics(scores: np.ndarray, query: Query) -> tuple[float, float, float]:
+    """Recall@10, reciprocal rank of the first partner and pair AUC of one ranking of one query.
+
+    Each is its expectation over a uniformly random order within ties, so a ranking that leaves most
+    files tied (history, directory) is neither helped nor hurt by how the ties happen to fall.
+    """
+    others = np.delete(scores.astype(np.float64), query.file)
+    partners = np.asarray(query.partners) - (np.asarray(query.partners) > query.file)
+    is_partner = np.zeros(len(others), dtype=bool)
+    is_partner[partners] = True
+    ordered = np.sort(others)
+    values = others[partners]
+    higher = len(others) - np.searchsorted(ordered, values, side="right")
+    tied = np.searchsorted(ordered, values, side="right") - np.searchsorted(ordered, values, side="left")
+    recall = float(np.mean(np.clip((10 - higher) / tied, 0.0, 1.0)))
+    return recall, _expected_reciprocal_rank(others, is_partner), _pair_auc(others, is_partner)
 
 
-def evaluate(index: RepositoryIndex, queries: list[Query], weights: BlendWeights,
-             tiebreak: np.ndarray) -> dict[str, tuple[float, float, float]]:  # fmt: skip
+def _expected_reciprocal_rank(others: np.ndarray, is_partner: np.ndarray) -> float:
+    best = others[is_partner].max()
+    higher = int(np.sum(others > best))
+    group = int(np.sum(others == best))
+    inside = int(np.sum(is_partner & (others == best)))
+    # The first of `inside` partners placed at random among `group` slots is at slot j with
+    # probability C(group - j, inside - 1) / C(group, inside).
+    slots = np.arange(1, group - inside + 2)
+    weights = np.array([math.comb(group - j, inside - 1) for j in slots], dtype=np.float64)
+    return float(np.sum(weights / weights.sum() / (higher + slots)))
+
+
+def _pair_auc(others: np.ndarray, is_partner: np.ndarray) -> float:
+    negatives = np.sort(others[~is_partner])
+    if len(negatives) == 0:
+        return 1.0
+    positives = others[is_partner]
+    below = np.searchsorted(negatives, positives, side="left")
+    ties = np.searchsorted(negatives, positives, side="right") - below
+    return float(np.mean((below + 0.5 * ties) / len(negatives)))
+
+
+def evaluate(
+    index: RepositoryIndex, queries: list[Query], weights: BlendWeights
+) -> dict[str, tuple[float, ...]]:
     results: dict[str, list[tuple[float, float, float]]] = {name: [] for name in RANKINGS}
     for query in queries:
         features = index.features(query.file)
         scores = {"ours": features @ weights.vector(), **baseline_scores(index, features, query.file)}
         for name in RANKINGS:
-            results[name].append(metrics(scores[name], query, tiebreak))
+            results[name].append(metrics(scores[name], query))
     return {name: tuple(float(x) for x in np.mean(values, axis=0)) for name, values in results.items()}
 
 
-def top10(index: RepositoryIndex, query: int, scores: np.ndarray, tiebreak: np.ndarray) -> set[int]:
-    scores = scores.copy()
-    scores[query] = -np.inf
-    return set(np.lexsort((tiebreak, -scores))[:10].tolist())
-
-
 def stability(repo: Repo, index: RepositoryIndex, history: list[ChangeSet], queries: list[Query],
-              weights: BlendWeights, seed: int, tiebreak: np.ndarray) -> tuple[float, float]:  # fmt: skip
-    """Mean overlap of the top 10 of two models trained with different seeds: ours, cosine alone."""
+              weights: BlendWeights, seed: int) -> tuple[float, float]:  # fmt: skip
+    """Mean overlap of the top 10 of two models trained with different seeds, each ranked as the app
+    ranks (`RepositoryIndex.rank`): ours, and the cosine alone."""
     other = index_for(repo, history, repo.commit_time, train(repo.graph, seed + 1))
-    ours, cosine = [], []
-    for file in sorted({query.file for query in queries}):
-        f1, f2 = index.features(file), other.features(file)
-        ours.append(len(top10(index, file, f1 @ weights.vector(), tiebreak)
-                        & top10(other, file, f2 @ weights.vector(), tiebreak)) / 10)  # fmt: skip
-        cosine.append(
-            len(top10(index, file, f1[:, 0], tiebreak) & top10(other, file, f2[:, 0], tiebreak)) / 10
-        )
-    return float(np.mean(ours)), float(np.mean(cosine))
+    cosine_only = BlendWeights(cosine=1.0, link=0.0, shared=0.0, history=0.0, folder=0.0)
+    overlaps: dict[BlendWeights, list[float]] = {weights: [], cosine_only: []}
+    for file in sorted({index.files[query.file] for query in queries}):
+        for blend, values in overlaps.items():
+            first = {hit.path for hit in index.rank(file, 10, blend)}
+            second = {hit.path for hit in other.rank(file, 10, blend)}
+            values.append(len(first & second) / max(len(first), 1))
+    return float(np.mean(overlaps[weights])), float(np.mean(overlaps[cosine_only]))
 
 
-def fit(prepared: list[tuple[Repo, RepositoryIndex, list[Query]]], seed: int) -> BlendWeights:
-    """Grid search of the blend weights (history fixed at 1) for the best mean Recall@10 over repositories.
+Stack = tuple[np.ndarray, np.ndarray, np.ndarray]
 
-    Vectorised: each repository's queries are stacked, ties broken by the seeded order (scaled below any
-    real difference of scores).
+
+def stack_of(index: RepositoryIndex, queries: list[Query]) -> Stack:
+    """Features [Q, N, F] of a repository's queries, with the partners and the query files as masks."""
+    features = np.stack([index.features(q.file) for q in queries])
+    truth = np.zeros(features.shape[:2], dtype=bool)
+    own = np.zeros(features.shape[:2], dtype=bool)
+    for row, query in enumerate(queries):
+        truth[row, query.partners] = True
+        own[row, query.file] = True
+    return features, truth, own
+
+
+def stacked_recall(stack: Stack, vector: np.ndarray) -> float:
+    """Mean Recall@10 of the blend `vector` over stacked queries, ties counted as in `metrics`."""
+    features, truth, own = stack
+    scores = features @ vector
+    scores[own] = scores[~own].min() - 1.0
+    rows, count = scores.shape
+    span = scores.max() - scores.min() + 1.0
+    keys = scores + np.arange(rows)[:, None] * span  # one sorted array, each row in its own interval
+    ordered = np.sort(keys.ravel())
+    row_of, _ = np.nonzero(truth)
+    values = keys[truth]
+    right = np.searchsorted(ordered, values, side="right")
+    tied = right - np.searchsorted(ordered, values, side="left")
+    higher = (row_of + 1) * count - right
+    found = np.clip((10 - higher) / tied, 0.0, 1.0)
+    per_row = np.bincount(row_of, found, minlength=rows) / np.bincount(row_of, minlength=rows)
+    return float(per_row.mean())
+
+
+FIT_VALUES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0)
+FIT_QUERY_CAP = 200
+
+
+def fit(prepared: list[tuple[str, Stack]]) -> BlendWeights:
+    """Coordinate ascent on the blend weights (history fixed at 1), two rounds over `FIT_VALUES`.
+
+    The objective is the mean Recall@10 over repositories, each weighted by its number of fit queries up
+    to `FIT_QUERY_CAP`, so that a repository with two queries before T does not steer the weights.
     """
-    stacks = []
-    for _, index, queries in prepared:
-        tiebreak = np.random.default_rng(seed).random(len(index.files)) * 1e-9
-        features = np.stack([index.features(q.file) for q in queries])  # [Q, N, F]
-        truth = np.zeros(features.shape[:2], dtype=bool)
-        own = np.zeros(features.shape[:2], dtype=bool)
-        for row, query in enumerate(queries):
-            truth[row, query.partners] = True
-            own[row, query.file] = True
-        stacks.append((features, truth, own, tiebreak))
-    grid = (0.0, 0.05, 0.1, 0.2, 0.35, 0.5)
-    best: tuple[float, BlendWeights] | None = None
-    for cosine, link, shared, folder in itertools.product(grid, grid, grid, grid):
-        weights = BlendWeights(cosine=cosine, link=link, shared=shared, history=1.0, folder=folder)
-        score = float(np.mean([_stacked_recall(stack, weights.vector()) for stack in stacks]))
-        if best is None or score > best[0] + 1e-9:
-            best = (score, weights)
-            print(f"  fit: mean Recall@10 {score:.4f} with {weights}", flush=True)
-    assert best is not None
-    per_repo = [round(_stacked_recall(stack, best[1].vector()), 3) for stack in stacks]
-    print(f"  per repository: {dict(zip([repo.name for repo, _, _ in prepared], per_repo, strict=True))}")
-    return best[1]
+    counts = {name: min(stack[1].shape[0], FIT_QUERY_CAP) for name, stack in prepared}
 
+    def objective(weights: BlendWeights) -> float:
+        recalls = {name: stacked_recall(stack, weights.vector()) for name, stack in prepared}
+        return sum(counts[name] * recall for name, recall in recalls.items()) / sum(counts.values())
 
-def _stacked_recall(
-    stack: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray], vector: np.ndarray
-) -> float:
-    features, truth, own, tiebreak = stack
-    scores = features @ vector + tiebreak
-    scores[own] = -np.inf
-    top = np.argpartition(-scores, 10, axis=1)[:, :10]
-    hits = np.take_along_axis(truth, top, axis=1).sum(axis=1)
-    return float(np.mean(hits / truth.sum(axis=1)))
+    zero = {name: 0.0 for name in FEATURES if name != "history"}
+    best = BlendWeights(**zero, history=1.0)
+    best_score = objective(best)
+    for _ in range(2):
+        for name in zero:
+            for value in FIT_VALUES:
+                candidate = replace(best, **{name: value})
+                score = objective(candidate)
+                if score > best_score + 1e-9:
+                    best, best_score = candidate, score
+                    print(f"  fit: weighted mean Recall@10 {score:.4f} with {best}", flush=True)
+    per_repo = {name: round(stacked_recall(stack, best.vector()), 3) for name, stack in prepared}
+    print(f"  per repository (fit queries {counts}): {per_repo}")
+    return best
 
 
 def main() -> int:
@@ -253,7 +294,6 @@ def main() -> int:
         for spec in args.repos:
             name, _, git_dir = spec.partition("=")
             repo = prepare(name, Path(git_dir), args.seed, Path(workdir))
-            tiebreak = np.random.default_rng(args.seed).random(len(repo.graph.files))
             if args.fit:
                 start = repo.commit_time - FIT_GAP
                 history = read_changes(repo.git_dir, repo.commit, since=start - YEAR)
@@ -262,14 +302,14 @@ def main() -> int:
                 targets = [c for c in history if c.when > start]
                 queries = sample(queries_of(targets, index), args.queries, args.seed)
                 print(f"{name}: {len(repo.graph.files)} files, {len(queries)} fit queries", flush=True)
-                fitting.append((repo, index, queries))
+                fitting.append((name, stack_of(index, queries)))
                 continue
             history = read_changes(repo.git_dir, repo.commit, since=repo.commit_time - YEAR)
             index = index_for(repo, history, repo.commit_time, repo.vectors)
             future = read_changes(repo.git_dir, f"{repo.commit}..{repo.head}")
             every = queries_of(future, index)
             queries = sample(every, args.queries, args.seed)
-            figures = evaluate(index, queries, weights, tiebreak)
+            figures = evaluate(index, queries, weights)
             row = {
                 "name": name, "files": len(repo.graph.files), "edges": len(repo.graph.edges),
                 "graph_commit": repo.commit, "graph_date": _day(repo.commit_time), "head": repo.head,
@@ -278,11 +318,11 @@ def main() -> int:
                 "train_seconds": round(repo.train_seconds, 1), "figures": figures,
             }  # fmt: skip
             if args.stability:
-                row["stability"] = stability(repo, index, history, queries, weights, args.seed, tiebreak)
+                row["stability"] = stability(repo, index, history, queries, weights, args.seed)
             rows.append(row)
             print_row(row, flush=True)
     if args.fit:
-        print(f"fitted: {fit(fitting, args.seed)}")
+        print(f"fitted: {fit(fitting)}")
         return 0
     print_table(rows)
     if args.json:

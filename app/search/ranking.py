@@ -7,6 +7,8 @@ For a query file *q* and every other file *f* of the same repository:
              + shared · log(1 + Adamic–Adar(q, f))   neighbours they share in the import graph
              + history· log(1 + w(q, f))             commits that changed both, with a half-life
              + folder · shared leading folders / deeper of the two folders
+             + name   · Jaccard of the words of the two file names (`test_views.py` ~ `views.py`)
+             + churn  · log(1 + Σ w(f, ·))                 how much f changes along with anything
 
 The weights (`BlendWeights`) were fitted by `bench/cochange.py --fit` on the year of history *before*
 each benchmark repository's graph commit, never on the commits it is evaluated on. A file without
@@ -16,6 +18,7 @@ history still gets the structural part. Each hit carries the evidence behind its
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,18 +27,24 @@ import numpy as np
 
 from app.search.history import PairHistory
 
-FEATURES = ("cosine", "link", "shared", "history", "folder")
+FEATURES = ("cosine", "link", "shared", "history", "folder", "name", "churn")
+# Words of file names that say nothing about what a file is about.
+_NAME_NOISE = frozenset({"test", "tests", "spec", "index", "init", "main", "py", "js", "jsx", "ts", "tsx", "mjs",
+                         "cjs", "mts", "cts", "d"})  # fmt: skip
+_WORD = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
 
 
 @dataclass(frozen=True, slots=True)
 class BlendWeights:
     """How much each signal counts (see the module docstring); fitted, see `bench/cochange.py --fit`."""
 
-    cosine: float = 0.2
-    link: float = 0.0
-    shared: float = 0.0
+    cosine: float = 0.5
+    link: float = 0.1
+    shared: float = 0.05
     history: float = 1.0
-    folder: float = 0.05
+    folder: float = 0.02
+    name: float = 0.5
+    churn: float = 0.1
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, name) for name in FEATURES], dtype=np.float64)
@@ -52,6 +61,7 @@ class Evidence:
     changed_together: int
     last_changed_together: str | None  # ISO-8601 date of the latest commit that changed both
     same_folder: bool
+    name_words: tuple[str, ...]  # words both file names share
     cosine: float | None  # None when either file has no vector
 
     def as_dict(self) -> dict[str, object]:
@@ -63,6 +73,7 @@ class Evidence:
             "changed_together": self.changed_together,
             "last_changed_together": self.last_changed_together,
             "same_folder": self.same_folder,
+            "name_words": list(self.name_words),
             "cosine": self.cosine,
         }
 
@@ -92,6 +103,8 @@ class RepositoryIndex:
     def __post_init__(self) -> None:
         self.position = {path: index for index, path in enumerate(self.files)}
         self._folders = [tuple(path.split("/")[:-1]) for path in self.files]
+        self._words = [name_words(path) for path in self.files]
+        self._churn = np.array([math.log1p(sum(p.weight for p in pairs.values())) for pairs in self.pairs])
         norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
         self._unit = np.divide(self.vectors, norms, out=np.zeros_like(self.vectors), where=norms > 0)
         self._has_vector = norms[:, 0] > 0
@@ -131,6 +144,8 @@ class RepositoryIndex:
         for other, pair in self.pairs[query].items():
             result[other, 3] = math.log1p(pair.weight)
         result[:, 4] = self.folder_proximity(query)
+        result[:, 5] = self.name_similarity(query)
+        result[:, 6] = self._churn
         return result
 
     def adamic_adar(self, query: int) -> np.ndarray:
@@ -160,6 +175,15 @@ class RepositoryIndex:
             proximity[index] = shared / deeper
         return proximity
 
+    def name_similarity(self, query: int) -> np.ndarray:
+        """Jaccard similarity of the words of each file name with those of `query`'s."""
+        mine = self._words[query]
+        if not mine:
+            return np.zeros(len(self.files))
+        return np.array(
+            [len(mine & theirs) / len(mine | theirs) if theirs else 0.0 for theirs in self._words]
+        )
+
     def scores(self, query: int, weights: BlendWeights) -> np.ndarray:
         """The blended score of every file against `query`; the file itself scores -inf."""
         scores = self.features(query) @ weights.vector()
@@ -188,8 +212,15 @@ class RepositoryIndex:
             changed_together=pair.count if pair else 0,
             last_changed_together=_date(pair.last) if pair else None,
             same_folder=self._folders[query] == self._folders[other],
+            name_words=tuple(sorted(self._words[query] & self._words[other])),
             cosine=round(float(self._unit[query] @ self._unit[other]), 4) if both else None,
         )
+
+
+def name_words(path: str) -> frozenset[str]:
+    """The words of a file's name, without its folder: `tests/test_userModel.py` → {"user", "model"}."""
+    words = (word.lower() for word in _WORD.split(path.rsplit("/", 1)[-1]) if word)
+    return frozenset(word for word in words if word not in _NAME_NOISE)
 
 
 def _date(seconds: int) -> str:
