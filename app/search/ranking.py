@@ -196,7 +196,7 @@ class RepositoryIndex:
         scores = self.scores(query, weights)
         order = sorted(range(len(self.files)), key=lambda index: (-scores[index], self.files[index]))
         return [
-            RankedFile(self.files[index], float(scores[index]), self.evidence(query, index))
+            RankedFile(self.files[index], round(float(scores[index]), 6), self.evidence(query, index))
             for index in order[: min(k, len(self.files) - 1)]
         ]
 

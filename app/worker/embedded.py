@@ -14,6 +14,7 @@ from app.embedding.device import detect_hardware
 from app.graphview.cycles import dependency_cycles
 from app.jobs import JobResult, Stage
 from app.queue.status import read_history
+from app.search.similar import load_repository, similar_files
 from app.services import Services, build_services
 from app.worker.job import JobContext, JobProcessor
 from app.worker.loop import Worker
@@ -126,11 +127,10 @@ def _summary(
     cycles = dependency_cycles(files, ((edge.src, edge.dst) for edge in graph.edges))
     in_degree = Counter(edge.dst for edge in graph.edges)
     hubs = [path for path, _ in in_degree.most_common(5)]
-    similar: dict[str, list[tuple[str, float]]] = {}
-    with services.vectors.session() as store:
-        for path in hubs:
-            hits = store.similar_files(repo_url, path, neighbours)
-            similar[path] = [(hit.path, round(hit.score, 3)) for hit in hits]
+    # The same ranking as the API, the dashboard and `app.cli similar`.
+    stored = load_repository(services.metadata, services.vectors, repo_url)
+    ranked = similar_files(stored.index, hubs, neighbours)
+    similar = {path: [(hit.path, round(hit.score, 3)) for hit in hits] for path, hits in ranked.items()}
     languages = Counter(item.language for item in graph.files)
     failures = [{"path": item.path, "status": item.status.value, "reason": item.reason}
                 for item in sorted(built.parse_failures, key=lambda item: item.path)] if built else [
@@ -176,7 +176,7 @@ def summary_text(summary: dict[str, Any], listed: int = 10) -> str:
         ]
         if len(items) > listed:
             lines.append(f"    … and {len(items) - listed} more (--json lists them all)")
-    lines.append("  most imported files and their structural neighbours:")
+    lines.append("  most imported files and their most similar files (python -m app.cli similar):")
     for path, importers in summary["hubs"].items():
         lines.append(f"    {path}  (imported by {importers})")
         lines += [f"        {score:+.3f}  {neighbour}" for neighbour, score in summary["similar"][path]]

@@ -2,7 +2,8 @@
 
 Merges are left out (their changes are the branches' commits, counted already) and renames are not
 followed: a file counts under the path it had in each commit, and only paths in today's graph are kept
-later on. Git runs with the same locked-down environment as the clone.
+later on. The oldest commits of a shallow clone are left out too: without their parents, git shows them
+as adding every file.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def read_changes(
 ) -> list[ChangeSet]:
     """Commits of `revisions` (a rev or a range) since `since` (epoch seconds), with the paths each changed."""
     command = ["git", "-C", str(repo), "log", "--no-merges", "--no-renames", "--name-only", "-z"]
-    command += [f"--format={_MARK}%ct"]
+    command += [f"--format={_MARK}%H %ct"]
     if since is not None:
         command.append(f"--since={since}")
     if max_commits is not None:
@@ -40,14 +41,25 @@ def read_changes(
     except subprocess.CalledProcessError as exc:
         reason = exc.stderr.decode(errors="replace").strip()[:300]
         raise CloneError(f"Reading the history failed: {reason}") from exc
-    return parse_log(result.stdout.decode("utf-8", errors="surrogateescape"))
+    return parse_log(result.stdout.decode("utf-8", errors="surrogateescape"), _shallow_boundary(repo))
 
 
-def parse_log(text: str) -> list[ChangeSet]:
-    """ChangeSets from `git log --name-only -z --format=<RS>%ct` output."""
+def parse_log(text: str, leave_out: frozenset[str] = frozenset()) -> list[ChangeSet]:
+    """ChangeSets from `git log --name-only -z --format=<RS>%H %ct` output, but for commits in `leave_out`."""
     changes = []
     for record in text.split(_MARK)[1:]:
         head, _, body = record.partition("\n")
+        commit, _, when = head.strip("\0").strip().partition(" ")
+        if commit in leave_out:
+            continue
         paths = tuple(part.strip("\n") for part in body.split("\0") if part.strip("\n"))
-        changes.append(ChangeSet(int(head.strip("\0").strip()), paths))
+        changes.append(ChangeSet(int(when), paths))
     return changes
+
+
+def _shallow_boundary(repo: Path) -> frozenset[str]:
+    """The commits a shallow clone holds without their parents (git's `shallow` file), if any."""
+    for shallow in (repo / ".git" / "shallow", repo / "shallow"):
+        if shallow.is_file():
+            return frozenset(shallow.read_text().split())
+    return frozenset()

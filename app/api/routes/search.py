@@ -46,7 +46,7 @@ def read_similar_files(
                 repo_url=repo.repo_url,
                 path=hit.path,
                 language=stored.languages.get(hit.path, ""),
-                score=round(hit.score, 6),
+                score=hit.score,
                 evidence=EvidencePublic.model_validate(hit.evidence.as_dict()),
             )
             for hit in hits
