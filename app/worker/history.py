@@ -2,8 +2,8 @@
 
 Merges are left out (their changes are the branches' commits, counted already) and renames are not
 followed: a file counts under the path it had in each commit, and only paths in today's graph are kept
-later on. The oldest commits of a shallow clone are left out too: without their parents, git shows them
-as adding every file.
+later on. A repository's first commit, and the oldest commits of a shallow clone, are left out too:
+without parents, git shows them as adding every file, which says nothing about what changes together.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def read_changes(
 ) -> list[ChangeSet]:
     """Commits of `revisions` (a rev or a range) since `since` (epoch seconds), with the paths each changed."""
     command = ["git", "-C", str(repo), "log", "--no-merges", "--no-renames", "--name-only", "-z"]
-    command += [f"--format={_MARK}%H %ct"]
+    command += [f"--format={_MARK}%H %ct %P"]
     if since is not None:
         command.append(f"--since={since}")
     if max_commits is not None:
@@ -45,12 +45,13 @@ def read_changes(
 
 
 def parse_log(text: str, leave_out: frozenset[str] = frozenset()) -> list[ChangeSet]:
-    """ChangeSets from `git log --name-only -z --format=<RS>%H %ct` output, but for commits in `leave_out`."""
+    """ChangeSets from `git log --name-only -z --format=<RS>%H %ct %P` output, but for commits in
+    `leave_out` and commits without a parent."""
     changes = []
     for record in text.split(_MARK)[1:]:
         head, _, body = record.partition("\n")
-        commit, _, when = head.strip("\0").strip().partition(" ")
-        if commit in leave_out:
+        commit, when, *parents = head.strip("\0").split()
+        if commit in leave_out or not parents:
             continue
         paths = tuple(part.strip("\n") for part in body.split("\0") if part.strip("\n"))
         changes.append(ChangeSet(int(when), paths))

@@ -55,8 +55,8 @@ def test_cli_and_api_give_the_same_ranking_and_evidence(tmp_path: Path) -> None:
     assert list(from_cli) == queried and all(len(hits) == 5 for hits in from_cli.values())
 
     tax = next(hit for hit in from_cli["shop/cart.py"] if hit["path"] == "shop/tax.py")
-    # Three commits plus the first one, which added every file.
-    assert tax["evidence"]["changed_together"] == 4
+    # Three commits; the first one, which added every file, is no co-change.
+    assert tax["evidence"]["changed_together"] == 3
     assert tax["evidence"]["last_changed_together"] == days_ago[-1].date().isoformat()
     test = next(hit for hit in from_cli["shop/cart.py"] if hit["path"] == "tests/test_cart.py")
     assert test["evidence"]["imported_by_it"] and test["evidence"]["name_words"] == ["cart"]
@@ -74,6 +74,6 @@ def test_cli_and_api_give_the_same_ranking_and_evidence(tmp_path: Path) -> None:
     services.close()  # the CLI below opens the same local vector folder
 
     text = _cli("similar", str(repo), "shop/cart.py", data_dir=tmp_path).stdout
-    assert f"shop/tax.py  (changed together 4×, last {days_ago[-1].date().isoformat()}" in text
+    assert f"shop/tax.py  (changed together 3×, last {days_ago[-1].date().isoformat()}" in text
     missing = _cli("similar", str(repo), "shop/nothing.py", data_dir=tmp_path)
     assert missing.returncode == 1 and "shop/nothing.py" in missing.stderr
