@@ -130,6 +130,8 @@ class Settings(BaseSettings):
     workspace_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "neo-alexandria")
     clone_timeout_seconds: float = Field(300.0, gt=0)
     clone_max_bytes: int = Field(1 << 30, gt=0)
+    # Graph: one file's scan stops after this long and the file is recorded `partial` (the rest goes on).
+    parse_file_seconds: float = Field(10.0, gt=0, le=600)
 
     @field_validator("allowed_repo_hosts", mode="before")
     @classmethod

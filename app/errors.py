@@ -208,3 +208,9 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     """An exception as one bounded line: its message, or its class name when it has none."""
     text = " ".join(str(exc).split())
     return (text or type(exc).__name__)[:limit]
+
+
+def describe_exception(exc: BaseException) -> str:
+    """An unexpected exception as one bounded line that names its class: `IndexError: tuple index…`."""
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

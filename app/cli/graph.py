@@ -118,8 +118,7 @@ def summary_text(graph: DependencyGraph, view: GraphView) -> str:
     lines.append(f"import cycles: {len(view.cycles)}")
     for number, cycle in enumerate(view.cycles, start=1):
         lines.append(f"  {number}. {len(cycle)} files: " + ", ".join(cycle))
-    lines += _listed("parse failures", [f"{item.path}: {item.reason or item.status.value}"
-                                         for item in sorted(graph.parse_failures, key=lambda item: item.path)])  # fmt: skip
+    lines += _listed("failures, isolated", [item.describe() for item in graph.failures])
     lines += _listed("skipped", [f"{item.path}: {item.reason}" for item in graph.skipped])
     return "\n".join(lines) + "\n"
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from app.config import Settings
 from app.errors import StoreUnavailable, TrainingError, UploadError
 from app.graph.build import DependencyGraph, build_graph
-from app.jobs import HistoryRecord, JobResult, Stage
+from app.jobs import LISTED_FAILURES, HistoryRecord, JobResult, Stage
 from app.services import Services
 from app.stores.metadata import EdgeRecord, FileRecord, MetadataStore
 from app.stores.vector_access import VectorStoreAccess
@@ -78,7 +78,11 @@ class IngestJob:
                     allow_local=repo.is_local and self.settings.local_repos_allowed,
                 )
             with clock.stage(Stage.PARSING, context):
-                graph = build_graph(cloned.path, progress=_fraction(context, Stage.PARSING))
+                graph = build_graph(
+                    cloned.path,
+                    progress=_fraction(context, Stage.PARSING),
+                    file_seconds=self.settings.parse_file_seconds,
+                )
             if self.on_graph is not None:
                 self.on_graph(graph)
         commit = cloned.commit or ""
@@ -86,9 +90,10 @@ class IngestJob:
             embeddings = self._train(graph, context)
         with clock.stage(Stage.UPLOADING, context):
             points_deleted = self._store(repo.repo_url, commit, graph, embeddings, context)
+        failures = graph.failures
         log.info(
-            "%s @ %s: %d files, %d edges, %d parse failures",
-            repo.repo_url, commit[:12] or "(empty)", len(graph.files), len(graph.edges), len(graph.parse_failures),
+            "%s @ %s: %d files, %d edges, %d failures isolated",
+            repo.repo_url, commit[:12] or "(empty)", len(graph.files), len(graph.edges), len(failures),
         )  # fmt: skip
         return JobResult(
             files_processed=len(graph.files),
@@ -97,6 +102,8 @@ class IngestJob:
             commit=cloned.commit,
             edges=len(graph.edges),
             parse_failures=len(graph.parse_failures),
+            failures_total=len(failures),
+            failures=failures[:LISTED_FAILURES],
             points_deleted=points_deleted,
         )
 
