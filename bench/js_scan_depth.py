@@ -13,9 +13,13 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import sys
 import time
+from pathlib import Path
 
 import tree_sitter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app.graph.discover import Language
 from app.graph.js_imports import JsScanner
