@@ -6,6 +6,8 @@ import functools
 import json
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from support.generated_repos import write_tree
 
 from app.graph.build import build_graph
@@ -146,3 +148,31 @@ def test_through_the_resolver_and_the_graph(tmp_path: Path) -> None:
         ("packages/app/src/main.ts", "packages/util/index.ts"),
     }
     assert graph.failures == []
+
+
+map_keys = st.sampled_from(
+    ["#x", "#*", "#a/*", "#a/*.js", "./", ".", "./*", "./a/", "import", "default", "types"]
+)
+map_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.sampled_from(["./a.js", "./src/*", "./feat/", "lodash", "../x"]),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(map_keys | st.text(max_size=4), children, max_size=4)
+    ),
+    max_leaves=30,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    field=map_values, specifier=st.sampled_from(["#x", "#a/b", "#a/b.js", "#", "#/x"]) | st.text(max_size=8)
+)
+def test_property_5_any_imports_or_exports_value_resolves_or_is_none(field: object, specifier: str) -> None:
+    for found in (
+        resolve_imports(field, specifier, locate),
+        resolve_exports(field, ".", locate),
+        resolve_exports(field, "./" + specifier.lstrip("#"), locate),
+    ):
+        assert found is None or found in FILES or found.startswith("pkg:")
