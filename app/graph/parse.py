@@ -241,7 +241,7 @@ def parse_file(root: str, path: str, language: Language, file_seconds: float | N
 def _parse_python(path: str, data: bytes) -> ParsedFile:
     try:
         data = _as_utf8(data)
-    except (UnicodeDecodeError, LookupError) as exc:
+    except (UnicodeError, LookupError) as exc:  # a cookie can name idna, utf-7…
         return ParsedFile(path, ParseStatus.FAILED, f"cannot decode: {exc}", [])
     scan = scan_python(data, _python_parser())
     imports = [
