@@ -1,7 +1,8 @@
 """The whole pipeline on real repositories: clone → graph → Node2Vec → stores, as `python -m app.cli ingest` runs it.
 
 Each repository is ingested in a fresh process of its own (MODE=LOCAL, embedded stores in a temp folder,
-default training settings) so that its peak RSS is its own; the parse pool's processes are counted apart.
+default training settings) so that its peak RSS is its own. The children column is the largest child's
+peak (git, the parse pool): each is a fork of the job process, whose shared pages it counts too.
 Every argument is a git repository (a clone, or a checkout committed once). Prints one row per repository:
 state, files, edges, failures isolated, seconds per stage, peak RSS; `--markdown` prints the table for
 bench/README.md, with the upstream commit of each from `--commits` (lines `NAME COMMIT`).
@@ -93,7 +94,7 @@ def print_row(name: str, row: dict) -> None:
 
 def markdown(rows: list[tuple[str, dict]], commits: dict[str, str]) -> str:
     lines = [
-        "| repository | commit | files | edges | failures (steps) | clone s | graph s | train s | store s | peak RSS MiB (pool) |",
+        "| repository | commit | files | edges | failures (steps) | clone s | graph s | train s | store s | peak RSS MiB |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, row in rows:
@@ -105,7 +106,7 @@ def markdown(rows: list[tuple[str, dict]], commits: dict[str, str]) -> str:
             f"| {name.replace('+', '/')}{state} | {commits.get(name, '?')[:12]} | {row.get('files') or 0} |"
             f" {row.get('edges') or 0} | {failures} | "
             + " | ".join(f"{seconds.get(stage, 0):.1f}" for stage in STAGES)
-            + f" | {row.get('rss_mib', 0):.0f} ({row.get('pool_rss_mib', 0):.0f}) |"
+            + f" | {row.get('rss_mib', 0):.0f} |"
         )
     return "\n".join(lines)
 
@@ -132,7 +133,7 @@ def main() -> None:
         )
     print(f"load average before: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores")
     print(f"{'repository':<40} {'state':<9} {'files':>6} {'edges':>7} {'fail':>5} "
-          f"{'clone':>6} {'graph':>6} {'train':>6} {'store':>6} {'RSS MiB':>7} {'pool':>6}")  # fmt: skip
+          f"{'clone':>6} {'graph':>6} {'train':>6} {'store':>6} {'RSS MiB':>7} {'children':>8}")  # fmt: skip
     rows = []
     started = time.perf_counter()
     for path in arguments.paths:

@@ -150,9 +150,15 @@ def build_graph(
         discovery = discover_sources(root)
     with _step("reading the repository's configs"):
         linker = RepositoryLinker(root, discovery)
-    parsed = parse_sources(
-        root, discovery.files, progress=progress, workers=workers, linker=linker, file_seconds=file_seconds
-    )
+    with _step("parsing the files"):  # each file's own failure is kept inside; this is the pool's
+        parsed = parse_sources(
+            root,
+            discovery.files,
+            progress=progress,
+            workers=workers,
+            linker=linker,
+            file_seconds=file_seconds,
+        )
     with _step("assembling the graph"):
         return _assemble(discovery, parsed, linker.failures)
 
@@ -171,7 +177,7 @@ def _assemble(
     discovery: Discovery, parsed: list[ParsedFile], config_failures: list[FileFailure]
 ) -> DependencyGraph:
     """Nodes, edges and failures, under the names files are shown by (see discover.shown_path)."""
-    shown = _shown_names(discovery, parsed)
+    shown = _shown_names(discovery)
     skipped = [SkippedPath(shown_path(item.path), item.reason) for item in discovery.skipped]
     info: dict[str, FileInfo] = {}
     isolated = [item.model_copy(update={"path": shown_path(item.path)}) for item in config_failures]
@@ -190,7 +196,7 @@ def _assemble(
     return DependencyGraph(files=sorted(info), info=info, edges=edges, skipped=skipped, isolated=isolated)
 
 
-def _shown_names(discovery: Discovery, parsed: list[ParsedFile]) -> dict[str, str]:
+def _shown_names(discovery: Discovery) -> dict[str, str]:
     """Real path -> shown path; a file whose escaped name is a real file's name is left out."""
     real = {source.path for source in discovery.files}
     shown = {}
