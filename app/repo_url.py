@@ -16,7 +16,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from app.errors import InvalidRepoUrl
 
@@ -86,8 +86,16 @@ def _check_text(raw: str) -> None:
         raise InvalidRepoUrl("the repository URL must not contain backslashes")
 
 
+def _split(url: str) -> SplitResult:
+    """`urlsplit`, its ValueError (an unbalanced `[`/`]`, characters NFKC folds into `/?#@:`) as our refusal."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise InvalidRepoUrl(f"the repository URL cannot be parsed: {exc}") from None
+
+
 def _parse_remote(url: str, allowed_hosts: tuple[str, ...]) -> RepoRef:
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.query or parts.fragment or "?" in url or "#" in url:
         raise InvalidRepoUrl("query strings and fragments are not allowed in a repository URL")
     if "@" in parts.netloc:
@@ -153,7 +161,7 @@ def _parse_local(raw: str, allow_local: bool) -> RepoRef:
         raise InvalidRepoUrl("local paths and file:// URLs are not allowed on this server")
     path = raw
     if raw.lower().startswith("file:"):
-        parts = urlsplit(raw)
+        parts = _split(raw)
         if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
             raise InvalidRepoUrl("a file URL must look like file:///absolute/path")
         path = unquote(parts.path)

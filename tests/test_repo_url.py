@@ -50,6 +50,9 @@ def test_accepts_remote_forms(raw: str, canonical: str) -> None:
         ("https://github.com:22/a/b", "port"),
         ("github.com/a/b/tree/main", "exactly 2"),
         ("github.com/a/-b", "must start with"),
+        ("https://[github.com/a/b", "cannot be parsed: Invalid IPv6 URL"),
+        ("https://github.com\uff0fa/b", "cannot be parsed: netloc"),
+        ("file://[x/a", "local paths"),
     ],
 )
 def test_rejects_with_reason(raw: str, reason: str) -> None:
