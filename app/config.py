@@ -26,6 +26,9 @@ from app.errors import ConfigError
 from app.repo_url import RepoPolicy
 
 DEFAULT_ALLOWED_HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
+# Bearer tokens and API keys: stripped (a copied newline is no part of them), then at least this long.
+TOKEN_SETTINGS = ("pharos_admin_token", "upstash_redis_rest_token", "qdrant_api_key")
+MIN_TOKEN_CHARS = 16
 # Settings only the API reads; the worker reads every other one (`.env.edge.template` lists those).
 API_ONLY_SETTINGS = frozenset(
     {"pharos_admin_token", "max_queue_size", "retry_after_seconds", "allow_embedded_stores"}
@@ -137,6 +140,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(host.strip().lower() for host in value.split(",") if host.strip())
         return value
+
+    @field_validator(*TOKEN_SETTINGS, mode="after")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A blank token is no token; a short one is refused (its value is never shown)."""
+        token = value.get_secret_value().strip() if value else ""
+        if not token:
+            return None
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_CHARS} characters (it has {len(token)}); "
+                "make one with: python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+            )
+        return SecretStr(token)
 
     @model_validator(mode="after")
     def _check_mode_requirements(self) -> Settings:

@@ -60,6 +60,15 @@ def test_rejects_with_reason(raw: str, reason: str) -> None:
         parse(raw)
 
 
+def test_names_on_hosts_that_ignore_case_have_one_key_and_keep_their_spelling() -> None:
+    ref = parse("https://GitHub.com/Pallets/Flask.git")
+    assert (ref.repo_url, ref.clone_source, ref.spelling) == (
+        "github.com/pallets/flask", "https://github.com/Pallets/Flask.git", "github.com/Pallets/Flask"
+    )  # fmt: skip
+    own = parse_repo_url("git.example.org/Team/Tool", allowed_hosts=("git.example.org",), allow_local=False)
+    assert own.repo_url == "git.example.org/Team/Tool"
+
+
 def test_local_sources_only_when_allowed(tmp_path) -> None:
     with pytest.raises(InvalidRepoUrl):
         parse(str(tmp_path))

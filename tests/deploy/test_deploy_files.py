@@ -25,10 +25,10 @@ RENDER_VARIABLES = {"PYTHON_VERSION"}
 # Placeholders for the values an operator types into Render's dashboard (sync: false).
 PLACEHOLDERS = {
     "UPSTASH_REDIS_REST_URL": "https://example.upstash.io",
-    "UPSTASH_REDIS_REST_TOKEN": "token",
+    "UPSTASH_REDIS_REST_TOKEN": "token-from-upstash",
     "NEON_DATABASE_URL": "postgresql://user:secret@ep-example.neon.tech/neondb?sslmode=require",
     "QDRANT_URL": "https://example.qdrant.io:6333",
-    "QDRANT_API_KEY": "key",
+    "QDRANT_API_KEY": "key-from-qdrant-cloud",
 }
 SHUTDOWN_MARGIN_SECONDS = 15  # handing the job back and deregistering after the grace period
 
@@ -73,7 +73,7 @@ def test_render_blueprint_gives_the_cloud_app_everything_it_needs() -> None:
         if entry["key"] not in RENDER_VARIABLES
     }
     env |= {name: PLACEHOLDERS[name] for name in env if name in PLACEHOLDERS} | {
-        "PHAROS_ADMIN_TOKEN": "generated"
+        "PHAROS_ADMIN_TOKEN": "generated-by-render-blueprint"
     }
     settings = load_settings(**{name.lower(): value for name, value in env.items()})
     settings.require_shared_stores()

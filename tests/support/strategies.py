@@ -16,7 +16,7 @@ def valid_repo_urls(draw: st.DrawFn) -> tuple[str, str]:
     """(raw URL as a user may type it, the canonical repo_url the API must derive)."""
     host = draw(st.sampled_from(ALLOWED))
     owner, name = draw(segment), draw(segment)
-    canonical = f"{host}/{owner}/{name}"
+    canonical = f"{host}/{owner}/{name}".lower()  # every allowed host ignores the case of names
     scheme = draw(st.sampled_from(["", "https://", "HTTPS://"]))
     suffix = draw(st.sampled_from(["", ".git", "/", ".git/"]))
     shown_host = draw(st.sampled_from([host, host.upper()]))
