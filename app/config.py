@@ -133,6 +133,8 @@ class Settings(BaseSettings):
     workspace_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "neo-alexandria")
     clone_timeout_seconds: float = Field(300.0, gt=0)
     clone_max_bytes: int = Field(1 << 30, gt=0)
+    # Source files one job may have; a larger repository fails before parsing (see bench/README.md, job size).
+    max_job_files: int = Field(50_000, ge=1)
 
     @field_validator("allowed_repo_hosts", mode="before")
     @classmethod

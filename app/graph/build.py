@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.errors import TooManyFiles
 from app.graph.discover import Discovery, Language, SkippedPath, discover_sources
 from app.graph.parse import Link, ParsedFile, ParseStatus, RawImport, parse_sources
 from app.graph.resolve_js import JsResolver
@@ -112,13 +113,17 @@ def build_graph(
     *,
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    max_files: int | None = None,
 ) -> DependencyGraph:
     """Build the dependency graph of the source files under `root`.
 
     `progress(done_files, total_files)` is called as parsing advances; `workers` caps the parsing
-    processes (default: one per core).
+    processes (default: one per core). More than `max_files` source files raise TooManyFiles before any
+    is parsed.
     """
     discovery = discover_sources(root)
+    if max_files is not None and len(discovery.files) > max_files:
+        raise TooManyFiles(len(discovery.files), max_files)
     linker = RepositoryLinker(root, discovery)
     parsed = parse_sources(root, discovery.files, progress=progress, workers=workers, linker=linker)
     skipped = list(discovery.skipped)
