@@ -17,7 +17,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -59,9 +59,20 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+def split_setting_url(variable: str, url: str) -> SplitResult:
+    """`urlsplit`, its ValueError (an unbalanced `[`, NFKC-folded `/?#@:`) named by the variable, not the URL
+    (which may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is no number raises here
+    except ValueError as exc:
+        raise ConfigError(f"{variable} is not a valid URL ({exc})") from None
+    return parts
+
+
 def require_secure_url(variable: str, url: str, secure_schemes: tuple[str, ...]) -> None:
     """Property 12: a remote service is reached over TLS; plain schemes only on loopback."""
-    parts = urlsplit(url)
+    parts = split_setting_url(variable, url)
     if not parts.scheme or not parts.hostname:
         raise ConfigError(f"{variable} is not a URL with a scheme and a host: {parts.scheme or '?'}://…")
     if parts.scheme in secure_schemes:
@@ -253,7 +264,7 @@ class Settings(BaseSettings):
 
 def check_database_url(url: str) -> None:
     """A remote PostgreSQL must not be asked to drop TLS (property 12)."""
-    parts = urlsplit(url)
+    parts = split_setting_url("NEON_DATABASE_URL", url)
     if parts.scheme not in ("postgres", "postgresql"):
         raise ConfigError("NEON_DATABASE_URL must start with postgresql://")
     sslmode = parse_qs(parts.query).get("sslmode", [""])[0]

@@ -124,3 +124,17 @@ def test_tokens_are_stripped_and_at_least_16_characters(variable: str) -> None:
 def test_a_blank_admin_token_is_no_token() -> None:
     with pytest.raises(ConfigError, match="MODE=CLOUD needs PHAROS_ADMIN_TOKEN"):
         load_settings(mode="CLOUD", redis_url="redis://127.0.0.1:6379/0", pharos_admin_token=" \t")
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [("redis_url", "redis://:pw@[x"), ("qdrant_url", "https://q\uff0fx"), ("neon_database_url", "postgresql://u:pw@h:x/db"),
+     ("upstash_redis_rest_url", "https://x]")],
+)  # fmt: skip
+def test_a_malformed_service_url_is_named_by_its_variable(variable: str, url: str) -> None:
+    values = {**BASE, variable: url}
+    if variable == "upstash_redis_rest_url":
+        values["upstash_redis_rest_token"] = TOKEN
+    with pytest.raises(ConfigError, match=f"{variable.upper()} is not a valid URL") as raised:
+        load_settings(**values)
+    assert "pw" not in str(raised.value)
