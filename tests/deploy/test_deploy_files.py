@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.environment import REDIS_URL
 
 from app.config import API_ONLY_SETTINGS, Settings, default, load_settings
 from app.errors import ConfigError
@@ -256,7 +257,7 @@ def test_setup_edge_is_idempotent_on_the_cpu_path(tmp_path: Path, key_prefix: st
     assert "torch==2.13.0+cpu" in packages and "nvidia-" not in packages, "a CUDA build of torch came in"
 
     (scratch / ".env.edge").write_text(
-        f"MODE=EDGE\nREDIS_URL=redis://127.0.0.1:6379/0\nREDIS_KEY_PREFIX={key_prefix}\n"
+        f"MODE=EDGE\nREDIS_URL={REDIS_URL}\nREDIS_KEY_PREFIX={key_prefix}\n"
         f"DATA_DIR={scratch / 'data'}\nWORKSPACE_DIR={scratch / 'jobs'}\n"
     )
     second = setup()
