@@ -36,7 +36,7 @@ def requeue(args: argparse.Namespace) -> int:
     for result in [] if args.json else results:
         where = f" ({result['repo_url']})" if result["repo_url"] else ""
         echo(f"{result['job_id']}{where}: " + ("queued again" if result["outcome"] == "queued" else
-                                              f"not queued: {result['reason']}"))  # fmt: skip
+                                             f"not queued: {result['reason']}"))  # fmt: skip
     if not results and not args.json:
         echo("No dead jobs.")
     return 0 if all(result["outcome"] == "queued" for result in results) else 1
