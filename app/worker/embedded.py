@@ -94,6 +94,8 @@ def ingest_now(
     graphs: list[DependencyGraph] = []
     try:
         repo = settings.repo_policy.parse(repo_url)
+        with services.vectors.session():
+            pass  # take the local folder now: a process holding it is named at once, before any stage runs
         job_id = services.jobs.submit(repo).job_id
         EmbeddedWorker(services, observe=observe, on_graph=graphs.append).run_until_empty()
         job = services.jobs.get(job_id)

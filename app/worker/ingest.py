@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
-from app.errors import StoreUnavailable, TrainingError, UploadError
+from app.errors import NothingToIndex, StoreUnavailable, TrainingError, UploadError
 from app.graph.build import DependencyGraph, build_graph
 from app.jobs import LISTED_FAILURES, HistoryRecord, JobResult, Stage
 from app.services import Services
@@ -82,9 +82,11 @@ class IngestJob:
                     cloned.path,
                     progress=_fraction(context, Stage.PARSING),
                     file_seconds=self.settings.parse_file_seconds,
+                    max_files=self.settings.max_job_files,
                 )
             if self.on_graph is not None:
                 self.on_graph(graph)
+        _require_sources(graph)
         commit = cloned.commit or ""
         with clock.stage(Stage.TRAINING, context):
             embeddings = self._train(graph, context)
@@ -150,6 +152,17 @@ class IngestJob:
             self.metadata.record_job(record)
         except StoreUnavailable as exc:
             log.warning("Job %s not journaled in the database: %s", record.job_id, exc)
+
+
+def _require_sources(graph: DependencyGraph) -> None:
+    """Nothing to embed is a failed job with its reason, not a stored repository of 0 files."""
+    if graph.files:
+        return
+    message = "no Python, JavaScript or TypeScript files in the repository"
+    if graph.skipped:
+        first = graph.skipped[0]
+        message += f" ({len(graph.skipped)} paths skipped, e.g. {first.path}: {first.reason})"
+    raise NothingToIndex(message)
 
 
 def _fraction(context: JobContext, stage: Stage) -> Callable[[int, int], None]:
