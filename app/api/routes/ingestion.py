@@ -10,12 +10,12 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from starlette.convertors import PathConvertor, register_url_convertor
 
-from app.api.deps import AdminDep, BackendDep, JobsDep, KeysDep, SettingsDep
+from app.api.deps import AdminDep, AsyncBackendDep, BackendDep, JobsDep, KeysDep, SettingsDep
 from app.api.errors import error_responses
 from app.api.schemas import IngestAccepted, IngestRequest, JobHistory, JobPublic, WorkerEntry, WorkerStatus
 from app.config import Settings
 from app.queue.producer import JobQueue
-from app.queue.status import WorkerView, read_history, read_status
+from app.queue.status import WorkerView, aread_status, read_history
 from app.repo_url import RepoRef
 
 log = logging.getLogger(__name__)
@@ -44,12 +44,12 @@ register_url_convertor("anypath", AnyPathConvertor())
     dependencies=[AdminDep],
     responses=INGEST_RESPONSES,
 )
-def create_ingest_job_from_body(
+async def create_ingest_job_from_body(
     body: IngestRequest, settings: SettingsDep, jobs: JobsDep, response: Response
 ) -> IngestAccepted:
     """Queue a repository named in a JSON body: `{"repo_url": "github.com/owner/repo"}`, or in MODE=LOCAL
     `{"repo_url": "/home/me/checkout"}`."""
-    return _submit(settings.repo_policy.parse(body.repo_url), settings, jobs, response)
+    return await _submit(settings.repo_policy.parse(body.repo_url), settings, jobs, response)
 
 
 @router.post(
@@ -59,12 +59,12 @@ def create_ingest_job_from_body(
     dependencies=[AdminDep],
     responses=INGEST_RESPONSES,
 )
-def create_ingest_job(
+async def create_ingest_job(
     repo_url: str, settings: SettingsDep, jobs: JobsDep, response: Response
 ) -> IngestAccepted:
     """Queue a repository for the edge worker (`github.com/owner/repo` or `https://…`; in MODE=LOCAL also a
     folder: `ingest/home/me/checkout` is `/home/me/checkout`)."""
-    return _submit(_path_repository(repo_url, settings), settings, jobs, response)
+    return await _submit(_path_repository(repo_url, settings), settings, jobs, response)
 
 
 def _path_repository(raw: str, settings: Settings) -> RepoRef:
@@ -75,8 +75,8 @@ def _path_repository(raw: str, settings: Settings) -> RepoRef:
     return settings.repo_policy.parse(raw)
 
 
-def _submit(repo: RepoRef, settings: Settings, jobs: JobQueue, response: Response) -> IngestAccepted:
-    submission = jobs.submit(repo)
+async def _submit(repo: RepoRef, settings: Settings, jobs: JobQueue, response: Response) -> IngestAccepted:
+    submission = await jobs.asubmit(repo)
     if submission.created:
         log.info(
             "Job %s: %s queued (position %d)", submission.job_id, repo.repo_url, submission.queue_position
@@ -100,16 +100,16 @@ def read_job_history(
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, responses=error_responses(404, 503))
-def read_job(job_id: uuid.UUID, jobs: JobsDep) -> JobPublic:
+async def read_job(job_id: uuid.UUID, jobs: JobsDep) -> JobPublic:
     """One job's state, stage, progress, timestamps and error."""
-    return JobPublic.model_validate(jobs.get(str(job_id)).model_dump())
+    return JobPublic.model_validate((await jobs.aget(str(job_id))).model_dump())
 
 
 @router.get("/worker/status", response_model=WorkerStatus, responses=error_responses(503))
-def read_worker_status(backend: BackendDep, keys: KeysDep) -> WorkerStatus:
+async def read_worker_status(backend: AsyncBackendDep, keys: KeysDep) -> WorkerStatus:
     """What the edge workers are doing; `Offline` when none has a fresh heartbeat. Workers whose heartbeat
     stopped are listed with `online: false` for ten minutes."""
-    view = read_status(backend, keys)
+    view = await aread_status(backend, keys)
     lead = view.lead
     return WorkerStatus(
         status=view.status,
