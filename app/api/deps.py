@@ -91,11 +91,11 @@ bearer = HTTPBearer(auto_error=False, description="PHAROS_ADMIN_TOKEN")
 
 async def require_admin(
     request: Request,
-    settings: SettingsDep,
+    services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
     """Let the request through only with the admin bearer token (compared in constant time)."""
-    expected = settings.admin_token.encode()
+    expected = services.settings.admin_token.encode()
     given = credentials.credentials.encode() if credentials else b""
     if expected and secrets.compare_digest(given, expected):
         return

@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import inspect
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any, Generic, Protocol, TypeVar
 
 import httpx
@@ -77,6 +78,7 @@ class _PerLoop(Generic[C]):
         return client
 
 
+@lru_cache(maxsize=64)
 def script_sha(script: str) -> str:
     return hashlib.sha1(script.encode()).hexdigest()
 
