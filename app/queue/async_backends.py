@@ -46,6 +46,8 @@ from app.queue.backends import (
 )
 
 C = TypeVar("C")
+# Connections one API process opens to Redis at most: far more than one event loop keeps busy.
+POOL_CONNECTIONS = 32
 
 
 class AsyncRedisBackend(Protocol):
@@ -161,23 +163,33 @@ def async_twin(backend: RedisBackend) -> AsyncRedisBackend:
 
 
 def _async_client_like(client: redis.Redis) -> redis.asyncio.Redis:
-    """A `redis.asyncio` client with the synchronous client's server, credentials, TLS and timeouts."""
+    """A `redis.asyncio` client with the synchronous client's server, credentials, TLS and timeouts.
+
+    Its pool holds at most POOL_CONNECTIONS connections; a request beyond them waits for one to come free
+    (for the socket timeout at most, then 503), so a burst of a thousand requests is not a thousand
+    connections, nor a thousand refusals.
+    """
     options = client.connection_pool.connection_kwargs
     if "server" in options:  # fakeredis: the same in-process server
         import fakeredis
 
         return fakeredis.FakeAsyncRedis(server=options["server"], decode_responses=True)
-    accepted = inspect.signature(redis.asyncio.Redis.__init__).parameters
+    tls = issubclass(client.connection_pool.connection_class, redis.SSLConnection)
+    connection_class = redis.asyncio.SSLConnection if tls else redis.asyncio.Connection
+    accepted = inspect.signature(connection_class.__init__).parameters
     keep = {"host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout"}
     same = {
         name: value
         for name, value in options.items()
         if name in accepted and (name in keep or name.startswith("ssl_"))
     }
-    return redis.asyncio.Redis(
-        **same,
-        ssl=issubclass(client.connection_pool.connection_class, redis.SSLConnection),
+    pool = redis.asyncio.BlockingConnectionPool(
+        connection_class=connection_class,
+        max_connections=POOL_CONNECTIONS,
+        timeout=options.get("socket_timeout") or 5.0,
         decode_responses=True,
         retry=AsyncRetry(NoBackoff(), 1),
         health_check_interval=30,
+        **same,
     )
+    return redis.asyncio.Redis(connection_pool=pool)
