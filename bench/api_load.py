@@ -41,9 +41,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 import httpx
 import redis
-from support.upstash_rest import UpstashRestServer
 
-from bench.redis_server import private_redis
+from bench.redis_server import private_redis, upstash_rest_process
 
 TOKEN = "bench-admin-token"
 REST_TOKEN = "bench-rest-token"
@@ -278,9 +277,9 @@ def run(args: argparse.Namespace) -> None:
           f"server, on {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     with ExitStack() as stack:
         redis_url = stack.enter_context(private_redis())
-        rest = stack.enter_context(_rest_server(redis_url))
+        rest_url = stack.enter_context(upstash_rest_process(redis_url, REST_TOKEN))
         redis_envs = {"redis": {"REDIS_URL": redis_url},
-                      "upstash": {"UPSTASH_REDIS_REST_URL": rest.url, "UPSTASH_REDIS_REST_TOKEN": REST_TOKEN}}  # fmt: skip
+                      "upstash": {"UPSTASH_REDIS_REST_URL": rest_url, "UPSTASH_REDIS_REST_TOKEN": REST_TOKEN}}  # fmt: skip
         servers: list[Server] = []
         for tree_name, tree in trees:
             for backend in args.backends:
@@ -304,15 +303,6 @@ def run(args: argparse.Namespace) -> None:
         print(f"  jobs drained from the queues meanwhile: {drainer.drained:,}")
     print_table(rows)
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
-
-
-@contextmanager
-def _rest_server(redis_url: str) -> Iterator[UpstashRestServer]:
-    server = UpstashRestServer(redis_url, REST_TOKEN).start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def main() -> None:

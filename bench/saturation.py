@@ -27,8 +27,8 @@ from support.saturation import drain, queue_contents, submit_burst
 
 from app.config import load_settings
 from app.services import build_services
-from bench.api_load import REST_TOKEN, ROOT, _rest_server, api_env, uvicorn
-from bench.redis_server import private_redis
+from bench.api_load import REST_TOKEN, ROOT, api_env, uvicorn
+from bench.redis_server import private_redis, upstash_rest_process
 
 
 async def burst_against(url: str, count: int, owner: str):
@@ -76,9 +76,9 @@ def main() -> None:
     print(f"Saturation at the cap of {load_settings().max_queue_size} pending jobs, one uvicorn process")
     with ExitStack() as stack:
         redis_url = stack.enter_context(private_redis())
-        rest = stack.enter_context(_rest_server(redis_url))
+        rest_url = stack.enter_context(upstash_rest_process(redis_url, REST_TOKEN))
         envs = {"redis": {"REDIS_URL": redis_url},
-                "upstash": {"UPSTASH_REDIS_REST_URL": rest.url, "UPSTASH_REDIS_REST_TOKEN": REST_TOKEN}}  # fmt: skip
+                "upstash": {"UPSTASH_REDIS_REST_URL": rest_url, "UPSTASH_REDIS_REST_TOKEN": REST_TOKEN}}  # fmt: skip
         for name in args.backends:
             run_backend(name, envs[name], redis_url, args.count, stack)
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import lru_cache
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -46,6 +46,7 @@ from app.queue.backends import (
 )
 
 C = TypeVar("C")
+T = TypeVar("T")
 # Connections one API process opens to Redis at most: far more than one event loop keeps busy.
 POOL_CONNECTIONS = 32
 
@@ -73,6 +74,11 @@ class _PerLoop(Generic[C]):
         if self._client is None or self._loop is not loop:
             self._client, self._loop = self._factory(), loop
         return self._client
+
+    def drop(self, client: C) -> None:
+        """Forget `client` (if it is still the current one): the next `get` opens a fresh one."""
+        if self._client is client:
+            self._client, self._loop = None, None
 
     def take(self) -> C | None:
         """The client to close (if any was opened); the next `get` opens a fresh one."""
@@ -123,21 +129,33 @@ class AsyncUpstashBackend:
         )
         self._errors = upstash_errors(host_of(url))
 
-    async def eval(self, script: str, keys: Sequence[str], args: Sequence[Scalar]) -> Any:
+    async def _call(self, operation: Callable[[AsyncUpstashRedis], Awaitable[T]]) -> T:
         client = self._clients.get()
-        texts = [str(arg) for arg in args]
         with map_exceptions(self._errors):
+            try:
+                return await operation(client)
+            except (httpx.ConnectTimeout, httpx.PoolTimeout):
+                # After a burst whose connection attempts timed out, httpcore's pool can stay full of
+                # connections that never opened, and every later call waits for it in vain (measured with
+                # bench/saturation.py): the next call gets a new client.
+                self._clients.drop(client)
+                raise
+
+    async def eval(self, script: str, keys: Sequence[str], args: Sequence[Scalar]) -> Any:
+        texts = [str(arg) for arg in args]
+
+        async def run(client: AsyncUpstashRedis) -> Any:
             try:
                 return await client.evalsha(script_sha(script), keys=list(keys), args=texts)
             except UpstashError as exc:
-                if not str(exc).startswith("NOSCRIPT"):
+                if not _is_noscript(exc):
                     raise
                 return await client.eval(script, keys=list(keys), args=texts)
 
+        return await self._call(run)
+
     async def hgetall(self, key: str) -> dict[str, str]:
-        client = self._clients.get()
-        with map_exceptions(self._errors):
-            return await client.hgetall(key)
+        return await self._call(lambda client: client.hgetall(key))
 
     async def aclose(self) -> None:
         client = self._clients.take()
@@ -145,10 +163,20 @@ class AsyncUpstashBackend:
             await client.close()
 
 
+def _is_noscript(exc: UpstashError) -> bool:
+    # Upstash answers "NOSCRIPT No matching script…"; a server relaying redis-py's error drops the code.
+    return str(exc).startswith(("NOSCRIPT", "No matching script"))
+
+
 def async_upstash_client(url: str, token: str, timeout_s: float) -> AsyncUpstashRedis:
-    """The SDK's async client with `upstash_client`'s limits: `timeout_s` per call, no retry after 3 s."""
+    """The SDK's async client with `upstash_client`'s limits: `timeout_s` per call, no retry after 3 s.
+
+    Its connections are kept open (POOL_CONNECTIONS of them, all kept alive): with httpx's default of
+    20 kept alive, a burst opened and closed a connection per request.
+    """
     client = AsyncUpstashRedis(url=url, token=token, rest_retries=0, allow_telemetry=False)
-    client._http._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s))
+    limits = httpx.Limits(max_connections=POOL_CONNECTIONS, max_keepalive_connections=POOL_CONNECTIONS)
+    client._http._client = httpx.AsyncClient(timeout=httpx.Timeout(timeout_s, pool=None), limits=limits)
     return client
 
 
