@@ -12,8 +12,11 @@ drainer empties the queue (and the pending index) every 50 ms, so every request 
 Several source trees can be measured in one run (`--tree before=/tmp/old-checkout --tree after=.`), so a
 change's before and after share the machine's load.
 
-    flock /tmp/neo-bench.lock python bench/api_load.py [--seconds 5] [--connections 10 100]
-        [--tree NAME=PATH ...] [--backends redis upstash] [--profile status]
+    flock /tmp/neo-bench.lock python bench/api_load.py [--seconds 3] [--rounds 3] [--connections 10 100]
+        [--tree NAME=PATH ...] [--backends redis upstash] [--endpoints status job ingest] [--profile status]
+
+This machine is shared, so every figure is taken `--rounds` times, interleaved with the bare app's, and
+the table shows medians.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import median
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -242,33 +246,52 @@ def summarise_profile(path: Path, top: int = 40) -> None:
 
 
 def measure(args: argparse.Namespace, servers: list[Server], job_ids: dict[str, str]) -> list[tuple]:
+    """Every server on every endpoint and connection count, `--rounds` times over, bare first each time."""
     rows = []
-    for connections in args.connections:
-        for endpoint in args.endpoints:
-            for server in servers:
-                url, script = endpoint_url(server, endpoint, job_ids.get(server.name, ""))
-                run_wrk(url, connections, 1, script, run_id=f"w{len(rows)}")  # warm-up
-                if args.profile == endpoint and server.name != "bare" and connections == args.connections[0]:
-                    out = Path(tempfile.gettempdir()) / f"api-load-{server.name}-{endpoint}.txt"
-                    with py_spy(server.pid, args.seconds, out):
-                        result = run_wrk(url, connections, args.seconds, script, run_id=f"r{len(rows)}")
-                    summarise_profile(out)
-                else:
-                    result = run_wrk(url, connections, args.seconds, script, run_id=f"r{len(rows)}")
-                rows.append((connections, endpoint, server.name, result))
+    for round_ in range(args.rounds):
+        for connections in args.connections:
+            for endpoint in args.endpoints:
+                for server in servers:
+                    url, script = endpoint_url(server, endpoint, job_ids.get(server.name, ""))
+                    if round_ == 0:
+                        run_wrk(url, connections, 1, script, run_id=f"w{len(rows)}")  # warm-up
+                    profile = args.profile == endpoint and server.name != "bare" and round_ == 0
+                    result = timed(args, server, endpoint, url, connections, script, f"r{len(rows)}", profile)
+                    rows.append((round_, connections, endpoint, server.name, result))
     return rows
 
 
+def timed(args: argparse.Namespace, server: Server, endpoint: str, url: str, connections: int,
+          script: Path | None, run_id: str, profile: bool) -> WrkResult:  # fmt: skip
+    if not profile:
+        return run_wrk(url, connections, args.seconds, script, run_id=run_id)
+    out = (
+        Path(tempfile.gettempdir()) / f"api-load-{server.name.replace('/', '-')}-{endpoint}-{connections}.txt"
+    )
+    with py_spy(server.pid, args.seconds, out):
+        result = run_wrk(url, connections, args.seconds, script, run_id=run_id)
+    summarise_profile(out)
+    return result
+
+
 def print_table(rows: list[tuple]) -> None:
-    bare = {(c, e): r.requests_per_second for c, e, name, r in rows if name == "bare"}
-    print(f"\n{'conns':>5}  {'endpoint':<8}{'server':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    """Medians over the rounds; the ratio is the median of each round's ratio to that round's bare figure."""
+    bare = {(r, c, e): res.requests_per_second for r, c, e, name, res in rows if name == "bare"}
+    groups: dict[tuple, list[tuple[WrkResult, float]]] = {}
+    for round_, connections, endpoint, name, result in rows:
+        ratio = result.requests_per_second / bare[(round_, connections, endpoint)]
+        groups.setdefault((connections, endpoint, name), []).append((result, ratio))
+    rounds = max(row[0] for row in rows) + 1
+    print(f"\nmedians of {rounds} rounds; × bare: the median of the rounds' ratios")
+    print(f"{'conns':>5}  {'endpoint':<8}{'server':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'× bare':>8}{'non-2xx':>9}{'errors':>8}")  # fmt: skip
-    for connections, endpoint, name, r in rows:
-        ratio = (
-            r.requests_per_second / bare[(connections, endpoint)] if (connections, endpoint) in bare else 0
-        )
-        print(f"{connections:>5}  {endpoint:<8}{name:<24}{r.requests_per_second:>9,.0f}{r.p50_ms:>9.2f}"
-              f"{r.p99_ms:>9.2f}{ratio:>8.2f}{r.non_2xx:>9}{r.socket_errors:>8}")  # fmt: skip
+    for (connections, endpoint, name), results in groups.items():
+        rps, p50, p99, ratio = (median(values) for values in zip(*(
+            (r.requests_per_second, r.p50_ms, r.p99_ms, q) for r, q in results), strict=True))  # fmt: skip
+        non_2xx = sum(r.non_2xx for r, _ in results)
+        errors = sum(r.socket_errors for r, _ in results)
+        print(f"{connections:>5}  {endpoint:<8}{name:<24}{rps:>9,.0f}{p50:>9.2f}{p99:>9.2f}{ratio:>8.2f}"
+              f"{non_2xx:>9}{errors:>8}")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> None:
@@ -307,7 +330,8 @@ def run(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--rounds", type=int, default=3, help="every figure this many times, interleaved")
     parser.add_argument("--connections", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--endpoints", nargs="+", choices=ENDPOINTS, default=list(ENDPOINTS))
     parser.add_argument("--backends", nargs="+", choices=("redis", "upstash"), default=["redis", "upstash"])
