@@ -130,6 +130,11 @@ class Settings(BaseSettings):
     workspace_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "neo-alexandria")
     clone_timeout_seconds: float = Field(300.0, gt=0)
     clone_max_bytes: int = Field(1 << 30, gt=0)
+    # Training: a job's Node2Vec stops after the optimiser step that passes this many seconds and stores the
+    # vectors trained so far, saying so in the job's result (`training_stopped`). A 100,000-file graph takes
+    # about a minute on a 2-core CPU within the step budget (bench/README.md), so the default leaves room for
+    # graphs ten times larger there; a GPU is faster still.
+    max_training_seconds: float = Field(600.0, gt=0, le=86_400)
 
     @field_validator("allowed_repo_hosts", mode="before")
     @classmethod

@@ -109,6 +109,9 @@ class JobResult(BaseModel):
     edges: int | None = None
     parse_failures: int | None = None
     points_deleted: int | None = None
+    training_stopped: str | None = Field(
+        None, description="why training ended before its epochs (MAX_TRAINING_SECONDS), with how far it went"
+    )
     age_seconds: float | None = Field(None, description="how old a skipped task was when it was claimed")
 
 

@@ -147,6 +147,7 @@ def _summary(
         "stage_seconds": {stage.value: seconds for stage, seconds in result.stage_seconds.items()},
         "duration_seconds": result.duration_seconds,
         "parse_failures": failures,
+        "training_stopped": result.training_stopped,
         "skipped": [{"path": item.path, "reason": item.reason} for item in built.skipped] if built else [],
         "hubs": {path: in_degree[path] for path in hubs},
         "similar": similar,
@@ -168,6 +169,8 @@ def summary_text(summary: dict[str, Any], listed: int = 10) -> str:
         f"  time: {stages}"
         + (f" (total {summary['duration_seconds']:.1f} s)" if summary.get("duration_seconds") else "")
     )
+    if summary.get("training_stopped"):
+        lines.append(f"  {summary['training_stopped']}")
     for title, items in (("parse failures", summary["parse_failures"]), ("skipped", summary["skipped"])):
         lines.append(f"  {title}: {len(items)}")
         lines += [

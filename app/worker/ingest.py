@@ -29,6 +29,7 @@ from app.worker.job import JobContext
 from app.worker.workspace import job_workspace
 
 if TYPE_CHECKING:
+    from app.embedding.budget import TrainingRun
     from app.embedding.trainer import EpochProgress, Trainer
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,8 @@ class IngestJob:
                 self.on_graph(graph)
         commit = cloned.commit or ""
         with clock.stage(Stage.TRAINING, context):
-            embeddings = self._train(graph, context)
+            run = self._train(graph, context)
+        embeddings = run.vectors
         with clock.stage(Stage.UPLOADING, context):
             points_deleted = self._store(repo.repo_url, commit, graph, embeddings, context)
         log.info(
@@ -98,17 +100,26 @@ class IngestJob:
             edges=len(graph.edges),
             parse_failures=len(graph.parse_failures),
             points_deleted=points_deleted,
+            training_stopped=run.stopped,
         )
 
-    def _train(self, graph: DependencyGraph, context: JobContext) -> Any:
+    def _train(self, graph: DependencyGraph, context: JobContext) -> TrainingRun:
+        """The graph's vectors within MAX_TRAINING_SECONDS: a run that reaches it keeps what it trained (a
+        partly trained embedding still places files by their neighbourhoods, and a job failed after minutes
+        of training would fail the same way on every delivery), and the result says where it stopped."""
+
         def on_epoch(progress: EpochProgress) -> None:
             context.check_cancelled()
             context.report(Stage.TRAINING, progress.percent / 100)
             log.info("Epoch %d/%d: loss %.4f", progress.epoch, progress.epochs, progress.loss)
 
         try:
-            return self.trainer.train_embeddings(
-                graph.edge_index(), len(graph.files), progress=on_epoch, seed=self.seed
+            return self.trainer.train(
+                graph.edge_index(),
+                len(graph.files),
+                progress=on_epoch,
+                seed=self.seed,
+                time_limit=self.settings.max_training_seconds,
             )
         except TrainingError:
             raise
