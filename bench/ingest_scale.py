@@ -61,7 +61,7 @@ def main() -> None:
         summary, seconds, peak_mb = ingest(repo.resolve(), Path(folder) / "data")
     stages = " · ".join(f"{stage} {value:.1f} s" for stage, value in summary["stage_seconds"].items())
     print(
-        f"{repo}: {summary['files']} files, {summary['edges']} edges, {len(summary['parse_failures'])} parse failures"
+        f"{repo}: {summary['files']} files, {summary['edges']} edges, {summary['failures_total']} failures isolated"
     )
     print(f"whole command: {seconds:.1f} s; job {summary.get('duration_seconds') or 0:.1f} s: {stages}")
     print(f"peak RSS of the command: {peak_mb:.0f} MB")

@@ -368,7 +368,10 @@ def _location(client: QdrantClient) -> str:
         return f"(local mode in {options['path']})"
     if options.get("location") == ":memory:":
         return "(in memory)"
-    return f"at {urlsplit(str(options.get('url') or '')).hostname or options.get('host') or '?'}"
+    url = urlsplit(str(options.get("url") or ""))
+    host = url.hostname or options.get("host") or "?"
+    port = url.port or options.get("port")
+    return f"at {host}:{port}" if port else f"at {host}"
 
 
 def _is_local(client: QdrantClient) -> bool:

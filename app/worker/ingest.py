@@ -17,9 +17,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
-from app.errors import StoreUnavailable, TrainingError, UploadError
+from app.errors import NothingToIndex, StoreUnavailable, TrainingError, UploadError
 from app.graph.build import DependencyGraph, build_graph
-from app.jobs import HistoryRecord, JobResult, Stage
+from app.jobs import LISTED_FAILURES, HistoryRecord, JobResult, Stage
 from app.services import Services
 from app.stores.metadata import EdgeRecord, FileRecord, MetadataStore
 from app.stores.vector_access import VectorStoreAccess
@@ -79,18 +79,25 @@ class IngestJob:
                     allow_local=repo.is_local and self.settings.local_repos_allowed,
                 )
             with clock.stage(Stage.PARSING, context):
-                graph = build_graph(cloned.path, progress=_fraction(context, Stage.PARSING))
+                graph = build_graph(
+                    cloned.path,
+                    progress=_fraction(context, Stage.PARSING),
+                    file_seconds=self.settings.parse_file_seconds,
+                    max_files=self.settings.max_job_files,
+                )
             if self.on_graph is not None:
                 self.on_graph(graph)
+        _require_sources(graph)
         commit = cloned.commit or ""
         with clock.stage(Stage.TRAINING, context):
             run = self._train(graph, context)
         embeddings = run.vectors
         with clock.stage(Stage.UPLOADING, context):
             points_deleted = self._store(repo.repo_url, commit, graph, embeddings, context)
+        failures = graph.failures
         log.info(
-            "%s @ %s: %d files, %d edges, %d parse failures",
-            repo.repo_url, commit[:12] or "(empty)", len(graph.files), len(graph.edges), len(graph.parse_failures),
+            "%s @ %s: %d files, %d edges, %d failures isolated",
+            repo.repo_url, commit[:12] or "(empty)", len(graph.files), len(graph.edges), len(failures),
         )  # fmt: skip
         return JobResult(
             files_processed=len(graph.files),
@@ -99,6 +106,8 @@ class IngestJob:
             commit=cloned.commit,
             edges=len(graph.edges),
             parse_failures=len(graph.parse_failures),
+            failures_total=len(failures),
+            failures=failures[:LISTED_FAILURES],
             points_deleted=points_deleted,
             training_stopped=run.stopped,
         )
@@ -154,6 +163,17 @@ class IngestJob:
             self.metadata.record_job(record)
         except StoreUnavailable as exc:
             log.warning("Job %s not journaled in the database: %s", record.job_id, exc)
+
+
+def _require_sources(graph: DependencyGraph) -> None:
+    """Nothing to embed is a failed job with its reason, not a stored repository of 0 files."""
+    if graph.files:
+        return
+    message = "no Python, JavaScript or TypeScript files in the repository"
+    if graph.skipped:
+        first = graph.skipped[0]
+        message += f" ({len(graph.skipped)} paths skipped, e.g. {first.path}: {first.reason})"
+    raise NothingToIndex(message)
 
 
 def _fraction(context: JobContext, stage: Stage) -> Callable[[int, int], None]:
