@@ -17,13 +17,13 @@ RING = np.array([list(range(30)), [(node + 1) % 30 for node in range(30)]])
 @pytest.mark.parametrize(
     ("epochs", "per_epoch", "max_steps", "expected"),
     [
-        (10, 79, 1000, 10),  # a 20,000-node graph on a CPU: its ten epochs fit
-        (10, 100, 1000, 10),  # exactly the budget
-        (10, 391, 1000, 3),  # 100,000 nodes: 2.56 epochs, rounded
-        (10, 782, 1000, 1),  # 200,000 nodes
-        (10, 5000, 1000, 1),  # never below one epoch
+        (10, 79, 800, 10),  # a 20,000-node graph on a CPU: its ten epochs fit
+        (10, 80, 800, 10),  # exactly the budget
+        (10, 391, 800, 2),  # 100,000 nodes: 2.05 epochs, rounded
+        (10, 391, 1000, 3),  # 2.56 epochs
+        (10, 782, 800, 1),  # 200,000 nodes
+        (10, 5000, 800, 1),  # never below one epoch
         (10, 5000, None, 10),  # no budget
-        (4, 391, 1000, 3),
         (2, 391, 1000, 2),  # never above the configured epochs
     ],
 )
@@ -74,3 +74,21 @@ def test_a_run_that_ends_within_its_limit_says_nothing() -> None:
     run = Trainer("cpu").train(RING, 30, time_limit=600.0, epochs=2)
     assert (run.stopped, run.epochs_done) == (None, 2)
     assert run.seconds > 0
+
+
+@pytest.mark.parametrize(
+    ("num_nodes", "device", "expected"),
+    [
+        (1_603, "cpu", 10),
+        (20_000, "cpu", 10),
+        (20_480, "cpu", 10),
+        (100_000, "cpu", 2),
+        (100_000, "cuda", 10),
+    ],
+)
+def test_the_default_budget_leaves_graphs_up_to_20k_nodes_as_they_were(
+    num_nodes: int, device: str, expected: int
+) -> None:
+    config = Node2VecConfig()
+    per_epoch = steps_per_epoch(num_nodes, config.batch_size_for(torch.device(device), num_nodes))
+    assert epochs_within(config.epochs, per_epoch, config.max_steps) == expected
