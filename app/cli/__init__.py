@@ -24,6 +24,7 @@ import argparse
 from collections.abc import Sequence
 
 from app.cli import cancel, embed, graph, ingest, jobs, requeue, serve, similar, status
+from app.printable import escape_log_records
 
 COMMANDS = (graph, serve, ingest, similar, embed, status, jobs, requeue, cancel)
 
@@ -37,5 +38,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    escape_log_records()
     args = build_parser().parse_args(argv)
     return args.handler(args)

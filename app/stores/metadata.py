@@ -328,6 +328,9 @@ def _job_values(record: HistoryRecord) -> dict[str, object]:
         "started_at": record.timestamp - timedelta(seconds=duration) if duration is not None else None,
         "finished_at": record.timestamp,
         "stage_seconds": {str(stage): seconds for stage, seconds in record.stage_seconds.items()},
+        "failures": None
+        if record.failures_total is None
+        else {"total": record.failures_total, "listed": [item.model_dump() for item in record.failures]},
     }
 
 
@@ -343,6 +346,8 @@ def _history_record(row: Row[Any]) -> HistoryRecord:
         timestamp=finished or started,
         duration_seconds=duration,
         stage_seconds=row.stage_seconds,
+        failures_total=row.failures["total"] if row.failures is not None else None,
+        failures=row.failures["listed"] if row.failures is not None else [],
     )
 
 

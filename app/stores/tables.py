@@ -145,5 +145,7 @@ jobs = Table(
     Column("started_at", UtcDateTime),
     Column("finished_at", UtcDateTime),
     Column("stage_seconds", JsonText, nullable=False),
+    # {"total": n, "listed": [FileFailure, …]}: what the job's graph could not take in (revision 0003).
+    Column("failures", JsonText),
     Index("jobs_by_repo_url", "repo_url"),
 )

@@ -18,9 +18,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
-from app.errors import CloneError, StoreUnavailable, TrainingError, UploadError
+from app.errors import CloneError, NothingToIndex, StoreUnavailable, TrainingError, UploadError
 from app.graph.build import DependencyGraph, build_graph
-from app.jobs import HistoryRecord, JobResult, Stage
+from app.jobs import LISTED_FAILURES, HistoryRecord, JobResult, Stage
 from app.repo_url import RepoRef
 from app.search.history import ChangeSet, PairHistory, co_changes
 from app.services import Services
@@ -33,6 +33,7 @@ from app.worker.job import JobContext
 from app.worker.workspace import job_workspace
 
 if TYPE_CHECKING:
+    from app.embedding.budget import TrainingRun
     from app.embedding.trainer import EpochProgress, Trainer
 
 log = logging.getLogger(__name__)
@@ -83,18 +84,26 @@ class IngestJob:
                 )
                 changes = self._history(cloned, repo)
             with clock.stage(Stage.PARSING, context):
-                graph = build_graph(cloned.path, progress=_fraction(context, Stage.PARSING))
+                graph = build_graph(
+                    cloned.path,
+                    progress=_fraction(context, Stage.PARSING),
+                    file_seconds=self.settings.parse_file_seconds,
+                    max_files=self.settings.max_job_files,
+                )
             if self.on_graph is not None:
                 self.on_graph(graph)
+        _require_sources(graph)
         commit = cloned.commit or ""
         with clock.stage(Stage.TRAINING, context):
-            embeddings = self._train(graph, context)
+            run = self._train(graph, context)
+        embeddings = run.vectors
         with clock.stage(Stage.UPLOADING, context):
             pairs = co_changes(changes, set(graph.files))
             points_deleted = self._store(repo.repo_url, commit, graph, embeddings, pairs, context)
+        failures = graph.failures
         log.info(
-            "%s @ %s: %d files, %d edges, %d parse failures, %d co-change pairs from %d commits",
-            repo.repo_url, commit[:12] or "(empty)", len(graph.files), len(graph.edges), len(graph.parse_failures),
+            "%s @ %s: %d files, %d edges, %d failures isolated, %d co-change pairs from %d commits",
+            repo.repo_url, commit[:12] or "(empty)", len(graph.files), len(graph.edges), len(failures),
             len(pairs), len(changes),
         )  # fmt: skip
         return JobResult(
@@ -104,7 +113,10 @@ class IngestJob:
             commit=cloned.commit,
             edges=len(graph.edges),
             parse_failures=len(graph.parse_failures),
+            failures_total=len(failures),
+            failures=failures[:LISTED_FAILURES],
             points_deleted=points_deleted,
+            training_stopped=run.stopped,
         )
 
     def _history(self, cloned: ClonedRepo, repo: RepoRef) -> list[ChangeSet]:
@@ -124,15 +136,23 @@ class IngestJob:
             log.warning("%s: no co-change history (%s)", repo.repo_url, exc)
             return []
 
-    def _train(self, graph: DependencyGraph, context: JobContext) -> Any:
+    def _train(self, graph: DependencyGraph, context: JobContext) -> TrainingRun:
+        """The graph's vectors within MAX_TRAINING_SECONDS: a run that reaches it keeps what it trained (a
+        partly trained embedding still places files by their neighbourhoods, and a job failed after minutes
+        of training would fail the same way on every delivery), and the result says where it stopped."""
+
         def on_epoch(progress: EpochProgress) -> None:
             context.check_cancelled()
             context.report(Stage.TRAINING, progress.percent / 100)
             log.info("Epoch %d/%d: loss %.4f", progress.epoch, progress.epochs, progress.loss)
 
         try:
-            return self.trainer.train_embeddings(
-                graph.edge_index(), len(graph.files), progress=on_epoch, seed=self.seed
+            return self.trainer.train(
+                graph.edge_index(),
+                len(graph.files),
+                progress=on_epoch,
+                seed=self.seed,
+                time_limit=self.settings.max_training_seconds,
             )
         except TrainingError:
             raise
@@ -174,6 +194,17 @@ class IngestJob:
             self.metadata.record_job(record)
         except StoreUnavailable as exc:
             log.warning("Job %s not journaled in the database: %s", record.job_id, exc)
+
+
+def _require_sources(graph: DependencyGraph) -> None:
+    """Nothing to embed is a failed job with its reason, not a stored repository of 0 files."""
+    if graph.files:
+        return
+    message = "no Python, JavaScript or TypeScript files in the repository"
+    if graph.skipped:
+        first = graph.skipped[0]
+        message += f" ({len(graph.skipped)} paths skipped, e.g. {first.path}: {first.reason})"
+    raise NothingToIndex(message)
 
 
 def _utc(seconds: int) -> datetime:

@@ -244,6 +244,25 @@ def test_record_job_inserts_then_overwrites(metadata_store: MetadataStore) -> No
     assert metadata_store.get_job("job-1") == failed
 
 
+def test_record_job_keeps_the_failures_the_graph_isolated(metadata_store: MetadataStore) -> None:
+    failures = [
+        {"path": "web/package.json", "step": "config", "reason": "nested deeper than 64 levels"},
+        {"path": "web/a.ts", "step": "resolve", "specifier": "#x", "reason": "IndexError: boom"},
+        {"path": "web/deep.js", "step": "parse", "reason": "scan stopped", "status": "partial"},
+    ]
+    finished = journal("job-2", "finished", failures_total=7, failures=failures, files_processed=3)
+    metadata_store.record_job(finished)
+    stored = metadata_store.get_job("job-2")
+    assert (stored.failures_total, stored.failures) == (7, finished.failures)
+    assert stored.failures[1].specifier == "#x" and stored.failures[2].status == "partial"
+
+    metadata_store.record_job(journal("job-3", "dead", error="lease expired"))
+    assert (metadata_store.get_job("job-3").failures_total, metadata_store.get_job("job-3").failures) == (
+        None,
+        [],
+    )
+
+
 def test_unknown_job_is_not_found(metadata_store: MetadataStore) -> None:
     with pytest.raises(JobNotFound):
         metadata_store.get_job("no-such-job")
