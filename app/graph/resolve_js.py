@@ -11,6 +11,7 @@ edge. Only files inside the clone are ever read, and only through the safe reade
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ TYPESCRIPT_FOR = {
 }
 TSCONFIG_NAMES = ("tsconfig.json", "jsconfig.json")
 MAX_EXTENDS_DEPTH = 16
+# Every bare import walks the patterns and tries each substitution: a hostile tsconfig.json must not make
+# that cost thousands per import (real ones hold tens).
+MAX_PATTERNS = 1000
+MAX_SUBSTITUTIONS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,8 +296,8 @@ def _directories_of(files: Iterable[str]) -> set[str]:
 def _order_patterns(paths: dict) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Exact patterns first, then by longest prefix before the `*` (TypeScript's choice)."""
     entries = [
-        (pattern, tuple(item for item in targets if isinstance(item, str)))
-        for pattern, targets in paths.items()
+        (pattern, tuple(item for item in targets[:MAX_SUBSTITUTIONS] if isinstance(item, str)))
+        for pattern, targets in itertools.islice(paths.items(), MAX_PATTERNS)
         if isinstance(pattern, str) and isinstance(targets, list) and pattern.count("*") <= 1
     ]
 
