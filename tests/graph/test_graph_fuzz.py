@@ -213,7 +213,7 @@ yaml_documents = st.recursive(
 )
 
 
-@FUZZ
+@settings(FUZZ, max_examples=30)  # three documents per example
 @given(
     document=yaml_documents,
     raw=st.text(max_size=200),
