@@ -26,6 +26,8 @@
         │   ├── RepoUnreachable     the host could not be reached (transient)
         │   └── SourceRefused       not a source the clone may fetch (scheme, option, local path)
         ├── ParseError
+        │   ├── NothingToIndex      the repository holds no Python, JavaScript or TypeScript file
+        │   └── TooManyFiles        more source files than a job may have (MAX_JOB_FILES)
         ├── TrainingError
         └── UploadError
 
@@ -174,6 +176,21 @@ class SourceRefused(CloneError):
 
 class ParseError(IngestError):
     stage = Stage.PARSING
+
+
+class NothingToIndex(ParseError):
+    """Empty, or only languages the graph does not read: there is no graph to embed or store."""
+
+
+class TooManyFiles(ParseError):
+    """More source files than one job may parse, train and store (the MAX_JOB_FILES setting)."""
+
+    def __init__(self, found: int, limit: int) -> None:
+        super().__init__(
+            f"the repository has {found:,} Python, JavaScript and TypeScript files, more than the {limit:,} "
+            "one job may have; raise MAX_JOB_FILES on the worker to ingest it"
+        )
+        self.found, self.limit = found, limit
 
 
 class TrainingError(IngestError):

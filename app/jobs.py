@@ -63,6 +63,8 @@ class Task(BaseModel):
     repo_url: str
     submitted_at: datetime | None = None
     ttl: int
+    # The repository as the user spelled it, when that differs from the key `repo_url`; the worker clones it.
+    source: str | None = None
 
     def payload(self) -> str:
         return self.model_dump_json()

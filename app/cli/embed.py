@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.printable import echo
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -47,10 +49,10 @@ def run_embed(args: argparse.Namespace) -> int:
         with bars:
             vectors = service.train_embeddings(edges, len(files), progress=report, seed=args.seed)
     except (OSError, ValueError, KeyError, TypeError, TrainingError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        echo(f"error: {exc}", file=sys.stderr)
         return 1
     np.save(args.out, vectors.numpy())
-    print(
+    echo(
         f"{vectors.shape[0]} vectors of {vectors.shape[1]} dimensions written to {args.out}", file=sys.stderr
     )
     return 0

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from app.errors import ParseError, describe_exception
+from app.errors import ParseError, TooManyFiles, describe_exception
 from app.graph.discover import Discovery, Language, SkippedPath, discover_sources, shown_path
 from app.graph.parse import Link, ParsedFile, ParseStatus, RawImport, parse_sources
 from app.graph.resolve_js import JsResolver
@@ -138,16 +138,20 @@ def build_graph(
     progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
     file_seconds: float | None = None,
+    max_files: int | None = None,
 ) -> DependencyGraph:
     """Build the dependency graph of the source files under `root`.
 
     `progress(done_files, total_files)` is called as parsing advances; `workers` caps the parsing
     processes (default: one per core); a file's scan stops after `file_seconds` (the file is then
-    `partial`). Raises ParseError, naming the step, only when the checkout itself cannot be listed
-    or the graph cannot be put together; anything one file causes is one of its failures.
+    `partial`). More than `max_files` source files raise TooManyFiles before any is parsed. Otherwise
+    raises ParseError, naming the step, only when the checkout itself cannot be listed or the graph
+    cannot be put together; anything one file causes is one of its failures.
     """
     with _step("listing the checkout"):
         discovery = discover_sources(root)
+    if max_files is not None and len(discovery.files) > max_files:
+        raise TooManyFiles(len(discovery.files), max_files)
     with _step("reading the repository's configs"):
         linker = RepositoryLinker(root, discovery)
     with _step("parsing the files"):  # each file's own failure is kept inside; this is the pool's

@@ -51,7 +51,11 @@ class JobQueue:
         """Queue a job for `repo`, atomically against the cap; raise QueueFull at the cap."""
         now = self.clock()
         task = Task(
-            job_id=str(uuid.uuid4()), repo_url=repo.repo_url, submitted_at=now, ttl=self.task_ttl_seconds
+            job_id=str(uuid.uuid4()),
+            repo_url=repo.repo_url,
+            submitted_at=now,
+            ttl=self.task_ttl_seconds,
+            source=repo.spelling if repo.spelling != repo.repo_url else None,
         )
         job = Job(
             job_id=task.job_id,
