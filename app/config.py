@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     # at most HISTORY_MAX_COMMITS of them, fetched without file contents.
     history_days: int = Field(365, ge=0, le=3650)
     history_max_commits: int = Field(5000, ge=1, le=100_000)
+    # Training: a job's Node2Vec stops after the optimiser step that passes this many seconds and stores the
+    # vectors trained so far, saying so in the job's result (`training_stopped`). Within the step budget a
+    # 100,000-file graph (twice MAX_JOB_FILES) trains in about a minute on a 2-core CPU (bench/README.md): the
+    # default leaves ten times that for a slower or busier machine; a GPU is faster still.
+    max_training_seconds: float = Field(600.0, gt=0, le=86_400)
 
     @field_validator("allowed_repo_hosts", mode="before")
     @classmethod

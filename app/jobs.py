@@ -150,6 +150,9 @@ class JobResult(BaseModel):
         default_factory=list, description=f"the first {LISTED_FAILURES} of them, by path"
     )
     points_deleted: int | None = None
+    training_stopped: str | None = Field(
+        None, description="why training ended before its epochs (MAX_TRAINING_SECONDS), with how far it went"
+    )
     age_seconds: float | None = Field(None, description="how old a skipped task was when it was claimed")
 
 

@@ -5,9 +5,18 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Literal
 
+from fastapi import Response
 from pydantic import BaseModel, Field
 
 from app.jobs import HistoryRecord, Job, Stage
+
+
+def model_response(model: BaseModel, status_code: int = 200) -> Response:
+    """`model` as a JSON response, serialised once by pydantic; the route's `response_model` documents it.
+
+    Returning the model itself would have FastAPI validate it again against `response_model` first.
+    """
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 class ErrorResponse(BaseModel):

@@ -44,6 +44,9 @@ DEFAULT_BATCH_SIZE: int = default("vector_batch_size")
 DEFAULT_TIMEOUT_SECONDS: int = default("qdrant_timeout_seconds")
 
 _SCROLL_PAGE = 1_000
+# Local mode filters by scanning every point's payload for each page it returns, so listing a repository
+# in pages of 1,000 cost O(points² / 1,000); its points are in memory anyway, so one page holds them all.
+_LOCAL_SCROLL_PAGE = 10_000_000
 # What qdrant-client raises when the server cannot be reached or answers with an error status.
 _SERVICE_ERRORS = (ResponseHandlingException, UnexpectedResponse)
 
@@ -306,7 +309,7 @@ class VectorStore:
                 self._client.scroll,
                 COLLECTION_NAME,
                 scroll_filter=scroll_filter,
-                limit=_SCROLL_PAGE,
+                limit=_LOCAL_SCROLL_PAGE if self._local else _SCROLL_PAGE,
                 offset=offset,
                 with_payload=False,
                 with_vectors=False,

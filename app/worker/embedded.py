@@ -148,6 +148,7 @@ def _summary(
         "duration_seconds": result.duration_seconds,
         "failures_total": len(failures) if built else (result.failures_total or 0),
         "failures": [item.model_dump() for item in failures],
+        "training_stopped": result.training_stopped,
         "skipped": [{"path": item.path, "reason": item.reason} for item in built.skipped] if built else [],
         "hubs": {path: in_degree[path] for path in hubs},
         "similar": similar,
@@ -169,6 +170,8 @@ def summary_text(summary: dict[str, Any], listed: int = 10) -> str:
         f"  time: {stages}"
         + (f" (total {summary['duration_seconds']:.1f} s)" if summary.get("duration_seconds") else "")
     )
+    if summary.get("training_stopped"):
+        lines.append(f"  {summary['training_stopped']}")
     failures = [FileFailure.model_validate(item).describe() for item in summary["failures"]]
     skipped = [f"{item['path']}: {item['reason']}" for item in summary["skipped"]]
     for title, items, total in (

@@ -33,6 +33,7 @@ from app.worker.job import JobContext
 from app.worker.workspace import job_workspace
 
 if TYPE_CHECKING:
+    from app.embedding.budget import TrainingRun
     from app.embedding.trainer import EpochProgress, Trainer
 
 log = logging.getLogger(__name__)
@@ -94,7 +95,8 @@ class IngestJob:
         _require_sources(graph)
         commit = cloned.commit or ""
         with clock.stage(Stage.TRAINING, context):
-            embeddings = self._train(graph, context)
+            run = self._train(graph, context)
+        embeddings = run.vectors
         with clock.stage(Stage.UPLOADING, context):
             pairs = co_changes(changes, set(graph.files))
             points_deleted = self._store(repo.repo_url, commit, graph, embeddings, pairs, context)
@@ -114,6 +116,7 @@ class IngestJob:
             failures_total=len(failures),
             failures=failures[:LISTED_FAILURES],
             points_deleted=points_deleted,
+            training_stopped=run.stopped,
         )
 
     def _history(self, cloned: ClonedRepo, repo: RepoRef) -> list[ChangeSet]:
@@ -133,15 +136,23 @@ class IngestJob:
             log.warning("%s: no co-change history (%s)", repo.repo_url, exc)
             return []
 
-    def _train(self, graph: DependencyGraph, context: JobContext) -> Any:
+    def _train(self, graph: DependencyGraph, context: JobContext) -> TrainingRun:
+        """The graph's vectors within MAX_TRAINING_SECONDS: a run that reaches it keeps what it trained (a
+        partly trained embedding still places files by their neighbourhoods, and a job failed after minutes
+        of training would fail the same way on every delivery), and the result says where it stopped."""
+
         def on_epoch(progress: EpochProgress) -> None:
             context.check_cancelled()
             context.report(Stage.TRAINING, progress.percent / 100)
             log.info("Epoch %d/%d: loss %.4f", progress.epoch, progress.epochs, progress.loss)
 
         try:
-            return self.trainer.train_embeddings(
-                graph.edge_index(), len(graph.files), progress=on_epoch, seed=self.seed
+            return self.trainer.train(
+                graph.edge_index(),
+                len(graph.files),
+                progress=on_epoch,
+                seed=self.seed,
+                time_limit=self.settings.max_training_seconds,
             )
         except TrainingError:
             raise
