@@ -194,7 +194,7 @@ class JsResolver:
             options = document.get("compilerOptions")
             yield path, options if isinstance(options, dict) else {}
             parents = document.get("extends")
-            for parent in [parents] if isinstance(parents, str) else parents or []:
+            for parent in [parents] if isinstance(parents, str) else _as_list(parents):
                 target = self._config_path(posixpath.dirname(path), parent)
                 if target:
                     pending.append(target)
@@ -267,6 +267,11 @@ def _parse_json(text: str | None) -> object:
         return pyjson5.loads(text)
     except (pyjson5.Json5Exception, ValueError, RecursionError):
         return None
+
+
+def _as_list(value: object) -> list:
+    """A list field of a config, or nothing when it holds another type (`"extends": true`)."""
+    return value if isinstance(value, list) else []
 
 
 def _config_candidates(directory: str) -> list[str]:

@@ -162,7 +162,7 @@ def test_property_5_any_package_json_is_tolerated(
 tsconfig_documents = st.fixed_dictionaries(
     {},
     optional={
-        "extends": config_values | st.lists(config_strings, max_size=3),
+        "extends": config_values | st.lists(config_strings, max_size=3) | json_values,
         "compilerOptions": json_values
         | st.fixed_dictionaries({}, optional={"paths": config_values, "baseUrl": config_values}),
     },
