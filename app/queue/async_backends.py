@@ -204,12 +204,14 @@ def _async_client_like(client: redis.Redis) -> redis.asyncio.Redis:
         return fakeredis.FakeAsyncRedis(server=options["server"], decode_responses=True)
     tls = issubclass(client.connection_pool.connection_class, redis.SSLConnection)
     connection_class = redis.asyncio.SSLConnection if tls else redis.asyncio.Connection
+    # The connection classes take most options through **kwargs (`db` among them), so the signature does not
+    # list them; the TLS options only where the class is the TLS one.
     accepted = inspect.signature(connection_class.__init__).parameters
     keep = {"host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout"}
     same = {
         name: value
         for name, value in options.items()
-        if name in accepted and (name in keep or name.startswith("ssl_"))
+        if name in keep or (tls and name.startswith("ssl_") and name in accepted)
     }
     pool = redis.asyncio.BlockingConnectionPool(
         connection_class=connection_class,
