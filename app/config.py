@@ -17,7 +17,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import SplitResult, parse_qs, urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -26,6 +26,9 @@ from app.errors import ConfigError
 from app.repo_url import RepoPolicy
 
 DEFAULT_ALLOWED_HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
+# Bearer tokens and API keys: stripped (a copied newline is no part of them), then at least this long.
+TOKEN_SETTINGS = ("pharos_admin_token", "upstash_redis_rest_token", "qdrant_api_key")
+MIN_TOKEN_CHARS = 16
 # Settings only the API reads; the worker reads every other one (`.env.edge.template` lists those).
 API_ONLY_SETTINGS = frozenset(
     {"pharos_admin_token", "max_queue_size", "retry_after_seconds", "allow_embedded_stores"}
@@ -56,9 +59,20 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
+def split_setting_url(variable: str, url: str) -> SplitResult:
+    """`urlsplit`, its ValueError (an unbalanced `[`, NFKC-folded `/?#@:`) named by the variable, not the URL
+    (which may hold a password)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - a port that is no number raises here
+    except ValueError as exc:
+        raise ConfigError(f"{variable} is not a valid URL ({exc})") from None
+    return parts
+
+
 def require_secure_url(variable: str, url: str, secure_schemes: tuple[str, ...]) -> None:
     """Property 12: a remote service is reached over TLS; plain schemes only on loopback."""
-    parts = urlsplit(url)
+    parts = split_setting_url(variable, url)
     if not parts.scheme or not parts.hostname:
         raise ConfigError(f"{variable} is not a URL with a scheme and a host: {parts.scheme or '?'}://…")
     if parts.scheme in secure_schemes:
@@ -130,6 +144,19 @@ class Settings(BaseSettings):
     workspace_dir: Path = Field(default_factory=lambda: Path(tempfile.gettempdir()) / "neo-alexandria")
     clone_timeout_seconds: float = Field(300.0, gt=0)
     clone_max_bytes: int = Field(1 << 30, gt=0)
+    # Graph: one file's scan stops after this long and the file is recorded `partial` (the rest goes on).
+    parse_file_seconds: float = Field(10.0, gt=0, le=600)
+    # Source files one job may have; a larger repository fails before parsing (see bench/README.md, job size).
+    max_job_files: int = Field(50_000, ge=1)
+    # History read for the co-change pairs: commits of the last HISTORY_DAYS (0: none, a depth-1 clone),
+    # at most HISTORY_MAX_COMMITS of them, fetched without file contents.
+    history_days: int = Field(365, ge=0, le=3650)
+    history_max_commits: int = Field(5000, ge=1, le=100_000)
+    # Training: a job's Node2Vec stops after the optimiser step that passes this many seconds and stores the
+    # vectors trained so far, saying so in the job's result (`training_stopped`). Within the step budget a
+    # 100,000-file graph (twice MAX_JOB_FILES) trains in about a minute on a 2-core CPU (bench/README.md): the
+    # default leaves ten times that for a slower or busier machine; a GPU is faster still.
+    max_training_seconds: float = Field(600.0, gt=0, le=86_400)
 
     @field_validator("allowed_repo_hosts", mode="before")
     @classmethod
@@ -137,6 +164,20 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(host.strip().lower() for host in value.split(",") if host.strip())
         return value
+
+    @field_validator(*TOKEN_SETTINGS, mode="after")
+    @classmethod
+    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A blank token is no token; a short one is refused (its value is never shown)."""
+        token = value.get_secret_value().strip() if value else ""
+        if not token:
+            return None
+        if len(token) < MIN_TOKEN_CHARS:
+            raise ValueError(
+                f"must be at least {MIN_TOKEN_CHARS} characters (it has {len(token)}); "
+                "make one with: python -c 'import secrets; print(secrets.token_urlsafe(24))'"
+            )
+        return SecretStr(token)
 
     @model_validator(mode="after")
     def _check_mode_requirements(self) -> Settings:
@@ -234,7 +275,7 @@ class Settings(BaseSettings):
 
 def check_database_url(url: str) -> None:
     """A remote PostgreSQL must not be asked to drop TLS (property 12)."""
-    parts = urlsplit(url)
+    parts = split_setting_url("NEON_DATABASE_URL", url)
     if parts.scheme not in ("postgres", "postgresql"):
         raise ConfigError("NEON_DATABASE_URL must start with postgresql://")
     sslmode = parse_qs(parts.query).get("sslmode", [""])[0]

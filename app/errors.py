@@ -26,6 +26,8 @@
         │   ├── RepoUnreachable     the host could not be reached (transient)
         │   └── SourceRefused       not a source the clone may fetch (scheme, option, local path)
         ├── ParseError
+        │   ├── NothingToIndex      the repository holds no Python, JavaScript or TypeScript file
+        │   └── TooManyFiles        more source files than a job may have (MAX_JOB_FILES)
         ├── TrainingError
         └── UploadError
 
@@ -176,6 +178,21 @@ class ParseError(IngestError):
     stage = Stage.PARSING
 
 
+class NothingToIndex(ParseError):
+    """Empty, or only languages the graph does not read: there is no graph to embed or store."""
+
+
+class TooManyFiles(ParseError):
+    """More source files than one job may parse, train and store (the MAX_JOB_FILES setting)."""
+
+    def __init__(self, found: int, limit: int) -> None:
+        super().__init__(
+            f"the repository has {found:,} Python, JavaScript and TypeScript files, more than the {limit:,} "
+            "one job may have; raise MAX_JOB_FILES on the worker to ingest it"
+        )
+        self.found, self.limit = found, limit
+
+
 class TrainingError(IngestError):
     stage = Stage.TRAINING
 
@@ -208,3 +225,9 @@ def one_line(exc: BaseException, limit: int = 300) -> str:
     """An exception as one bounded line: its message, or its class name when it has none."""
     text = " ".join(str(exc).split())
     return (text or type(exc).__name__)[:limit]
+
+
+def describe_exception(exc: BaseException) -> str:
+    """An unexpected exception as one bounded line that names its class: `IndexError: tuple index…`."""
+    text = " ".join(str(exc).split())[:300]
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__

@@ -23,7 +23,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 Clock = Callable[[], datetime]
 
@@ -63,6 +63,8 @@ class Task(BaseModel):
     repo_url: str
     submitted_at: datetime | None = None
     ttl: int
+    # The repository as the user spelled it, when that differs from the key `repo_url`; the worker clones it.
+    source: str | None = None
 
     def payload(self) -> str:
         return self.model_dump_json()
@@ -97,6 +99,41 @@ def _derived_id(raw: str) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "neo-alexandria-task:" + raw))
 
 
+class FileFailure(BaseModel):
+    """One file, or one import of it, that the graph could not take in full; the job went on without it.
+
+    `step` is where it happened: `discover` (listing the checkout), `parse` (reading, decoding or scanning
+    the file; `partial` when what could be read was kept), `resolve` (one import, named by `specifier`)
+    or `config` (a package.json, tsconfig.json or pnpm-workspace.yaml that could not be used).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    path: str
+    step: str
+    reason: str
+    specifier: str | None = None
+    status: str = Field("failed", description="`partial`: the file is in the graph with what could be read")
+
+    def describe(self) -> str:
+        """One line: `web/a.ts, import '#x' (resolve): IndexError: …`."""
+        where = f", import {self.specifier!r}" if self.specifier is not None else ""
+        step = f"{self.step}, partial" if self.status == "partial" else self.step
+        return f"{self.path}{where} ({step}): {self.reason}"
+
+    @field_validator("path", "reason", "specifier")
+    @classmethod
+    def _printable_as_utf8(cls, text: str | None) -> str | None:
+        """Text from a checkout may hold bytes that are not UTF-8 (lone surrogates): escaped, so it stores."""
+        if text is None:
+            return None
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
+# How many failures a job's record lists (the count is always whole).
+LISTED_FAILURES = 50
+
+
 class JobResult(BaseModel):
     """What a job did: its counts and timings (the design's history fields plus the stages' seconds)."""
 
@@ -108,7 +145,14 @@ class JobResult(BaseModel):
     commit: str | None = None
     edges: int | None = None
     parse_failures: int | None = None
+    failures_total: int | None = Field(None, description="files and imports the graph recorded as failed")
+    failures: list[FileFailure] = Field(
+        default_factory=list, description=f"the first {LISTED_FAILURES} of them, by path"
+    )
     points_deleted: int | None = None
+    training_stopped: str | None = Field(
+        None, description="why training ended before its epochs (MAX_TRAINING_SECONDS), with how far it went"
+    )
     age_seconds: float | None = Field(None, description="how old a skipped task was when it was claimed")
 
 

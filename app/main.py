@@ -15,6 +15,7 @@ from app.api.errors import install_error_handlers
 from app.api.main import api_router
 from app.api.routes import dashboard, health, metrics
 from app.config import Mode, Settings, get_settings
+from app.printable import escape_log_records
 from app.services import Services, build_services
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,7 @@ def create_app(
     In MODE=LOCAL the lifespan also runs the worker in a thread of this process (unless told not to).
     MODE=CLOUD without a remote database and vector store raises ConfigError here, before anything starts.
     """
+    escape_log_records()  # file names and repository text reach the log
     if services is None:
         (settings or get_settings()).require_shared_stores()
 

@@ -16,7 +16,7 @@ import ipaddress
 import re
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from urllib.parse import unquote, urlsplit
+from urllib.parse import SplitResult, unquote, urlsplit
 
 from app.errors import InvalidRepoUrl
 
@@ -27,6 +27,9 @@ HOST = re.compile(
 )
 # Hosts whose repositories are exactly owner/name; others (self-hosted GitLab) may nest groups.
 TWO_SEGMENT_HOSTS = frozenset({"github.com", "bitbucket.org"})
+# Hosts that find owner and repository names whatever their case: `Pallets/Flask` is `pallets/flask` there,
+# so the key is lower case (one queue entry, one stored repository) while git clones the name as typed.
+CASE_INSENSITIVE_HOSTS = frozenset({"github.com", "gitlab.com", "bitbucket.org"})
 MAX_SEGMENTS = 10
 SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 
@@ -35,13 +38,16 @@ SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 class RepoRef:
     """A repository the policy accepted.
 
-    `repo_url` is the canonical name used as key everywhere (`github.com/owner/repo`, or an absolute path
-    for a local source); `clone_source` is what git is given.
+    `repo_url` is the canonical name used as key everywhere (`github.com/owner/repo`, lower case on a host
+    whose names ignore case, or an absolute path for a local source); `clone_source` is what git is given;
+    `spelling` is the name as the user wrote it (`github.com/Pallets/Flask`), which a queued task carries
+    so that the worker clones what was asked for.
     """
 
     repo_url: str
     clone_source: str
     is_local: bool
+    spelling: str = ""
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,16 @@ def _check_text(raw: str) -> None:
         raise InvalidRepoUrl("the repository URL must not contain backslashes")
 
 
+def _split(url: str) -> SplitResult:
+    """`urlsplit`, its ValueError (an unbalanced `[`/`]`, characters NFKC folds into `/?#@:`) as our refusal."""
+    try:
+        return urlsplit(url)
+    except ValueError as exc:
+        raise InvalidRepoUrl(f"the repository URL cannot be parsed: {exc}") from None
+
+
 def _parse_remote(url: str, allowed_hosts: tuple[str, ...]) -> RepoRef:
-    parts = urlsplit(url)
+    parts = _split(url)
     if parts.query or parts.fragment or "?" in url or "#" in url:
         raise InvalidRepoUrl("query strings and fragments are not allowed in a repository URL")
     if "@" in parts.netloc:
@@ -97,7 +111,8 @@ def _parse_remote(url: str, allowed_hosts: tuple[str, ...]) -> RepoRef:
         raise InvalidRepoUrl(f"host '{host}' is not allowed (allowed: {', '.join(allowed_hosts)})")
     segments = _repo_segments(parts.path, host)
     name = "/".join([host, *segments])
-    return RepoRef(repo_url=name, clone_source=f"https://{name}.git", is_local=False)
+    key = name.lower() if host in CASE_INSENSITIVE_HOSTS else name
+    return RepoRef(repo_url=key, clone_source=f"https://{name}.git", is_local=False, spelling=name)
 
 
 def _host_of(netloc: str) -> str:
@@ -153,7 +168,7 @@ def _parse_local(raw: str, allow_local: bool) -> RepoRef:
         raise InvalidRepoUrl("local paths and file:// URLs are not allowed on this server")
     path = raw
     if raw.lower().startswith("file:"):
-        parts = urlsplit(raw)
+        parts = _split(raw)
         if parts.netloc not in ("", "localhost") or parts.query or parts.fragment:
             raise InvalidRepoUrl("a file URL must look like file:///absolute/path")
         path = unquote(parts.path)
@@ -162,4 +177,4 @@ def _parse_local(raw: str, allow_local: bool) -> RepoRef:
     if any(part in (".", "..") for part in path.split("/")):
         raise InvalidRepoUrl("'.' and '..' segments are not allowed in a repository path")
     normal = str(PurePosixPath(path))
-    return RepoRef(repo_url=normal, clone_source=normal, is_local=True)
+    return RepoRef(repo_url=normal, clone_source=normal, is_local=True, spelling=normal)

@@ -1,7 +1,7 @@
 """Chaos run: N jobs, the worker process killed with SIGKILL K times at random moments and restarted,
 Redis cut once → prints how many jobs finished once, twice or never.
 
-    python bench/worker_chaos.py [--jobs 100] [--kills 10] [--seed 1] [--redis-url redis://127.0.0.1:6379/0]
+    python bench/worker_chaos.py [--jobs 100] [--kills 10] [--seed 1] [--redis-url redis://127.0.0.1:6379/15]
 
 Uses a private key prefix on the given Redis and deletes it afterwards.
 """
@@ -26,7 +26,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=100)
     parser.add_argument("--kills", type=int, default=10)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/0")
+    parser.add_argument("--redis-url", default="redis://127.0.0.1:6379/15")
     args = parser.parse_args()
     prefix = f"chaos-bench:{uuid.uuid4().hex[:8]}:"
     try:

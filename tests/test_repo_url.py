@@ -50,11 +50,23 @@ def test_accepts_remote_forms(raw: str, canonical: str) -> None:
         ("https://github.com:22/a/b", "port"),
         ("github.com/a/b/tree/main", "exactly 2"),
         ("github.com/a/-b", "must start with"),
+        ("https://[github.com/a/b", "cannot be parsed: Invalid IPv6 URL"),
+        ("https://github.com\uff0fa/b", "cannot be parsed: netloc"),
+        ("file://[x/a", "local paths"),
     ],
 )
 def test_rejects_with_reason(raw: str, reason: str) -> None:
     with pytest.raises(InvalidRepoUrl, match=reason.replace("(", r"\(")):
         parse(raw)
+
+
+def test_names_on_hosts_that_ignore_case_have_one_key_and_keep_their_spelling() -> None:
+    ref = parse("https://GitHub.com/Pallets/Flask.git")
+    assert (ref.repo_url, ref.clone_source, ref.spelling) == (
+        "github.com/pallets/flask", "https://github.com/Pallets/Flask.git", "github.com/Pallets/Flask"
+    )  # fmt: skip
+    own = parse_repo_url("git.example.org/Team/Tool", allowed_hosts=("git.example.org",), allow_local=False)
+    assert own.repo_url == "git.example.org/Team/Tool"
 
 
 def test_local_sources_only_when_allowed(tmp_path) -> None:

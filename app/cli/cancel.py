@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from app.cli.remote import RemoteError, add_api_options, call, require_token, run_remote
+from app.printable import echo
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -20,8 +21,8 @@ def cancel(args: argparse.Namespace) -> int:
     for job_id in args.job_ids:
         try:
             job = call(args, "POST", f"/api/v1/ingestion/jobs/{job_id}/cancel", admin=True)
-            print(f"{job_id} ({job['repo_url']}): cancelled")
+            echo(f"{job_id} ({job['repo_url']}): cancelled")
         except RemoteError as exc:
             failed += 1
-            print(f"{job_id}: not cancelled: {exc}")
+            echo(f"{job_id}: not cancelled: {exc}")
     return 1 if failed else 0

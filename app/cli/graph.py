@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.printable import echo
+
 if TYPE_CHECKING:
     from app.graph.build import DependencyGraph
     from app.graphview.view import GraphView
@@ -53,7 +55,7 @@ def run_graph(args: argparse.Namespace) -> int:
     from app.graphview.view import ViewOptions, build_view
 
     if not args.path.is_dir():
-        print(f"error: {args.path} is not a directory", file=sys.stderr)
+        echo(f"error: {args.path} is not a directory", file=sys.stderr)
         return 2
     with StageBars() if args.progress else _Silent() as bars:
         graph = build_graph(
@@ -65,11 +67,11 @@ def run_graph(args: argparse.Namespace) -> int:
     try:
         view = build_view(graph.files, ((e.src, e.dst, e.type_only) for e in graph.edges), options)
     except (InvalidOption, UnknownFile) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        echo(f"error: {exc}", file=sys.stderr)
         return 2
-    sys.stdout.write(render(graph, view, args.format, options))
+    echo(render(graph, view, args.format, options), end="")
     if args.fail_on_cycles and view.cycles:
-        print(f"{len(view.cycles)} import cycle(s) found", file=sys.stderr)
+        echo(f"{len(view.cycles)} import cycle(s) found", file=sys.stderr)
         return 1
     return 0
 
@@ -118,8 +120,7 @@ def summary_text(graph: DependencyGraph, view: GraphView) -> str:
     lines.append(f"import cycles: {len(view.cycles)}")
     for number, cycle in enumerate(view.cycles, start=1):
         lines.append(f"  {number}. {len(cycle)} files: " + ", ".join(cycle))
-    lines += _listed("parse failures", [f"{item.path}: {item.reason or item.status.value}"
-                                         for item in sorted(graph.parse_failures, key=lambda item: item.path)])  # fmt: skip
+    lines += _listed("failures, isolated", [item.describe() for item in graph.failures])
     lines += _listed("skipped", [f"{item.path}: {item.reason}" for item in graph.skipped])
     return "\n".join(lines) + "\n"
 

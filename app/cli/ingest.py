@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from app.printable import echo
+
 if TYPE_CHECKING:
     pass
 
@@ -41,7 +43,7 @@ def run_ingest(args: argparse.Namespace) -> int:
                 observe=lambda stage, done: bars.update(stage, done),
             )
     except NeoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        echo(f"error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(summary, indent=2) if args.json else summary.pop("text"))
+    echo(json.dumps(summary, indent=2) if args.json else summary.pop("text"))
     return 0 if summary.get("state") == "finished" else 1

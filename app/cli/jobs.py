@@ -7,6 +7,7 @@ import argparse
 import json
 
 from app.cli.remote import add_api_options, call, run_remote, short_time, table
+from app.printable import echo
 
 STAGES = ("cloning", "parsing", "training", "uploading")
 
@@ -25,15 +26,15 @@ def add_command(commands: argparse._SubParsersAction) -> None:
 def show_jobs(args: argparse.Namespace) -> int:
     if args.job_id:
         job = call(args, "GET", f"/api/v1/ingestion/jobs/{args.job_id}")
-        print(json.dumps(job, indent=2) if args.json else one_job(job))
+        echo(json.dumps(job, indent=2) if args.json else one_job(job))
         return 0
     if args.queue or args.dead:
         listing = call(args, "GET", f"/api/v1/ingestion/{'queue' if args.queue else 'dead'}?limit={args.limit}",
                        admin=True)  # fmt: skip
-        print(json.dumps(listing, indent=2) if args.json else listing_text(listing, dead=args.dead))
+        echo(json.dumps(listing, indent=2) if args.json else listing_text(listing, dead=args.dead))
         return 0
     history = call(args, "GET", f"/api/v1/ingestion/jobs/history?limit={min(max(args.limit, 1), 100)}")
-    print(json.dumps(history, indent=2) if args.json else history_text(history["jobs"]))
+    echo(json.dumps(history, indent=2) if args.json else history_text(history["jobs"]))
     return 0
 
 

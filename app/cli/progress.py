@@ -11,6 +11,8 @@ import threading
 import time
 from typing import IO, Any
 
+from app.printable import printable, printable_lines
+
 
 class StageBars:
     """One bar per stage, in the order the stages start; `update` may be called from any thread."""
@@ -44,15 +46,17 @@ class StageBars:
                 if self._progress is not None:
                     self._tasks[stage] = self._progress.add_task(stage, total=100, detail="")
             if self._progress is not None:
-                self._progress.update(self._tasks[stage], completed=100 * fraction, detail=detail)
+                self._progress.update(self._tasks[stage], completed=100 * fraction, detail=printable(detail))
             elif fraction >= 1.0:
                 self._end_current()
             elif (tenth := int(fraction * 10)) > self._tenth:
+                detail = printable(detail)
                 self._tenth = tenth
                 self._line(f"{stage}: {int(100 * fraction)}%" + (f" ({detail})" if detail else ""))
 
     def line(self, text: str) -> None:
         """A line of its own (above the bars on a terminal)."""
+        text = printable_lines(text)
         with self._lock:
             if self._progress is not None:
                 self._progress.console.print(text, markup=False, highlight=False)

@@ -13,13 +13,15 @@ from typing import Any
 
 import httpx
 
+from app.printable import echo
+
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api", default=os.environ.get("NEO_API_URL", DEFAULT_API_URL),
                         help=f"the API's address (env NEO_API_URL, default {DEFAULT_API_URL})")  # fmt: skip
-    parser.add_argument("--token", default=os.environ.get("PHAROS_ADMIN_TOKEN", ""),
+    parser.add_argument("--token", default=os.environ.get("PHAROS_ADMIN_TOKEN", ""), type=str.strip,
                         help="the admin token (env PHAROS_ADMIN_TOKEN)")  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the API's answer as JSON")
 
@@ -56,7 +58,7 @@ def run_remote(handler: Any, args: argparse.Namespace) -> int:
     try:
         return handler(args)
     except RemoteError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        echo(f"error: {exc}", file=sys.stderr)
         return 1
 
 

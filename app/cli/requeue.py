@@ -6,6 +6,7 @@ import argparse
 import json
 
 from app.cli.remote import RemoteError, add_api_options, call, require_token, run_remote
+from app.printable import echo
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -31,11 +32,11 @@ def requeue(args: argparse.Namespace) -> int:
             except RemoteError as exc:
                 results.append({"job_id": job_id, "repo_url": "", "outcome": "refused", "reason": str(exc)})
     if args.json:
-        print(json.dumps(results, indent=2))
+        echo(json.dumps(results, indent=2))
     for result in [] if args.json else results:
         where = f" ({result['repo_url']})" if result["repo_url"] else ""
-        print(f"{result['job_id']}{where}: " + ("queued again" if result["outcome"] == "queued" else
-                                              f"not queued: {result['reason']}"))  # fmt: skip
+        echo(f"{result['job_id']}{where}: " + ("queued again" if result["outcome"] == "queued" else
+                                             f"not queued: {result['reason']}"))  # fmt: skip
     if not results and not args.json:
-        print("No dead jobs.")
+        echo("No dead jobs.")
     return 0 if all(result["outcome"] == "queued" for result in results) else 1

@@ -6,6 +6,7 @@ import argparse
 import json
 
 from app.cli.remote import RemoteError, add_api_options, call, run_remote
+from app.printable import echo
 
 
 def add_command(commands: argparse._SubParsersAction) -> None:
@@ -26,19 +27,19 @@ def show_status(args: argparse.Namespace) -> int:
             except RemoteError:
                 counts[name] = None
     if args.json:
-        print(
+        echo(
             json.dumps({**status, "queue_length": counts["queue"], "dead_letters": counts["dead"]}, indent=2)
         )
         return 0
-    print(f"Status: {status['status']}")
+    echo(f"Status: {status['status']}")
     for worker in status["workers"]:
-        print(worker_line(worker))
+        echo(worker_line(worker))
     if not status["workers"]:
-        print("  no worker is running")
+        echo("  no worker is running")
     if args.token:
-        print(f"Queue: {_count(counts['queue'])} waiting   Dead letters: {_count(counts['dead'])}")
+        echo(f"Queue: {_count(counts['queue'])} waiting   Dead letters: {_count(counts['dead'])}")
     else:
-        print("Queue and dead letters: give the admin token (--token or PHAROS_ADMIN_TOKEN) to see them")
+        echo("Queue and dead letters: give the admin token (--token or PHAROS_ADMIN_TOKEN) to see them")
     return 0
 
 

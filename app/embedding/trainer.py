@@ -1,8 +1,9 @@
 """Training Node2Vec embeddings of a dependency graph: the hyper-parameters, the model they build, epochs.
 
-`Trainer` is what the worker calls: it picks the device, trains, reports progress per epoch, retries a
-CUDA out-of-memory with half the batch and then on the CPU, frees GPU memory after every job, and returns
-a CPU float32 tensor with one row per node. `build_model` chooses the form of the loss (pair table or walk
+`Trainer` is what the worker calls: it picks the device, trains for the epochs that fit the step budget
+(`app.embedding.budget`) and within a time limit, reports progress per epoch, retries a CUDA out-of-memory
+with half the batch and then on the CPU, frees GPU memory after every job, and returns a CPU float32
+tensor with one row per node (`train`: with what the run did, `TrainingRun`). `build_model` chooses the form of the loss (pair table or walk
 by walk, bfloat16 products or not) for the device and the batch, from `Tuning`'s measured thresholds.
 """
 
@@ -12,6 +13,7 @@ import itertools
 import logging
 import math
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
 
@@ -20,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from app.embedding.budget import Clock, Deadline, TrainingRun, epochs_within, steps_per_epoch
 from app.embedding.device import describe_device, fast_bfloat16, release_device_memory, resolve_device
 from app.embedding.model import Node2Vec
 from app.embedding.optim import Adam, make_optimizer
@@ -44,6 +47,11 @@ class Node2VecConfig:
     context_size: int = 10
     walks_per_node: int = 10
     epochs: int = 10
+    # at most about this many optimiser steps in all: a graph whose `epochs` would take more trains fewer
+    # epochs (`epochs_within`); None: always `epochs`. On a CPU graphs up to 20,480 nodes (80 steps an epoch)
+    # train their 10 epochs; 100,000 nodes train 2, which held the link-prediction AUC (bench/README.md,
+    # "Training at scale"). On a GPU (batches of 4,096) graphs up to 327,680 nodes fit.
+    max_steps: int | None = 800
     lr: float = 0.01
     p: float = 1.0
     q: float = 1.0
@@ -154,8 +162,14 @@ def build_model(
     )
 
 
-def train_epoch(model: Node2Vec, optimizer: Adam, batch_size: int, generator: torch.Generator) -> float:
-    """One pass over all start nodes; returns the mean batch loss."""
+def train_epoch(
+    model: Node2Vec,
+    optimizer: Adam,
+    batch_size: int,
+    generator: torch.Generator,
+    stop: Callable[[], bool] | None = None,
+) -> float:
+    """One pass over all start nodes, or up to the step after which `stop()` says so; the mean batch loss."""
     model.train()
     total, batches = torch.zeros((), device=model.rowptr.device), 0
     if model.pair_table:
@@ -169,6 +183,8 @@ def train_epoch(model: Node2Vec, optimizer: Adam, batch_size: int, generator: to
         optimizer.step()
         total += loss  # summed on the device: no GPU synchronisation per batch
         batches += 1
+        if stop is not None and stop():
+            break
     return total.item() / max(batches, 1)
 
 
@@ -197,6 +213,7 @@ class Trainer:
         device: "cuda", "cpu", a torch.device, or None for CUDA when available.
         config: default hyper-parameters; `train_embeddings` may override any of them per call.
         release_memory: frees a device's cached memory; called after every attempt, failed or not.
+        clock: monotonic seconds, for the time limit of `train`.
     """
 
     def __init__(
@@ -205,10 +222,12 @@ class Trainer:
         config: Node2VecConfig | None = None,
         *,
         release_memory: Callable[[torch.device], None] = release_device_memory,
+        clock: Clock = time.monotonic,
     ) -> None:
         self.device = resolve_device(device)
         self.config = config or Node2VecConfig()
         self.release_memory = release_memory
+        self.clock = clock
         logger.info("Node2Vec training device: %s", describe_device(self.device))
 
     def train_embeddings(
@@ -224,18 +243,34 @@ class Trainer:
 
         `seed` None draws a fresh one; `overrides` replace fields of the config for this call.
         """
+        return self.train(edge_index, num_nodes, progress=progress, seed=seed, **overrides).vectors
+
+    def train(
+        self,
+        edge_index: Tensor | np.ndarray,
+        num_nodes: int,
+        *,
+        progress: ProgressCallback | None = None,
+        seed: int | None = 0,
+        time_limit: float | None = None,
+        **overrides: object,
+    ) -> TrainingRun:
+        """`train_embeddings`, stopping after the optimiser step that passes `time_limit` seconds (None: no
+        limit) with the vectors trained so far; the run says how far it went and why it stopped."""
         config = self.config.with_overrides(**overrides)
         if num_nodes < 0:
             raise TrainingError(f"num_nodes must not be negative (got {num_nodes})")
         edges = as_edge_index(edge_index, num_nodes)
+        deadline = Deadline(time_limit, self.clock)
         if num_nodes == 0:
-            return torch.empty(0, config.embedding_dim)
+            return TrainingRun(torch.empty(0, config.embedding_dim), 0, 0, 0, 0.0)
         logger.info("Training Node2Vec on %s: %d nodes, %d edges", self.device, num_nodes, edges.shape[1])
         seed = secrets.randbits(63) if seed is None else seed
-        vectors = self._train_with_fallback(edges, num_nodes, config, seed, progress)
-        if config.isolated_alignment is None:
-            return vectors
-        return place_isolated_nodes(vectors, edges, config.isolated_alignment, seed)
+        run = self._train_with_fallback(edges, num_nodes, config, seed, progress, deadline)
+        if config.isolated_alignment is not None:
+            vectors = place_isolated_nodes(run.vectors, edges, config.isolated_alignment, seed)
+            run = replace(run, vectors=vectors)
+        return replace(run, seconds=deadline.elapsed())
 
     def _train_with_fallback(
         self,
@@ -244,12 +279,13 @@ class Trainer:
         config: Node2VecConfig,
         seed: int,
         progress: ProgressCallback | None,
-    ) -> Tensor:
+        deadline: Deadline,
+    ) -> TrainingRun:
         device = self.device
         batch_size = config.batch_size_for(device, num_nodes)
         while True:
             try:
-                return self._fit(edges, num_nodes, config, device, batch_size, seed, progress)
+                return self._fit(edges, num_nodes, config, device, batch_size, seed, progress, deadline)
             except torch.cuda.OutOfMemoryError as exc:
                 if device.type != "cuda":
                     raise TrainingError(f"out of memory on {device}: {exc}") from exc
@@ -269,19 +305,28 @@ class Trainer:
         batch_size: int,
         seed: int,
         progress: ProgressCallback | None,
-    ) -> Tensor:
+        deadline: Deadline,
+    ) -> TrainingRun:
         """One training run on one device with one batch size."""
         model = build_model(edges, num_nodes, config, device, batch_size).to(device)
         generator = torch.Generator(device=device).manual_seed(seed)
         model.reset_parameters(generator)
         optimizer = make_optimizer(model, config.lr)
-        for epoch in range(1, config.epochs + 1):
-            loss = train_epoch(model, optimizer, batch_size, generator)
+        per_epoch = steps_per_epoch(num_nodes, batch_size)
+        epochs = epochs_within(config.epochs, per_epoch, config.max_steps)
+        done, stopped = 0, None
+        while done < epochs and stopped is None:
+            loss = train_epoch(model, optimizer, batch_size, generator, stop=deadline.passed)
+            done += 1
             # Callers report epochs through `progress`; logging them here too printed each one twice.
-            logger.debug("epoch %d/%d loss %.4f", epoch, config.epochs, loss)
+            logger.debug("epoch %d/%d loss %.4f", done, epochs, loss)
             if progress is not None:
-                progress(EpochProgress(epoch=epoch, epochs=config.epochs, loss=loss))
-        return model().detach().to("cpu", torch.float32).contiguous()
+                progress(EpochProgress(epoch=done, epochs=epochs, loss=loss))
+            steps = int(optimizer.steps[0])
+            if steps < epochs * per_epoch and deadline.passed():
+                stopped = deadline.reason(steps, epochs * per_epoch, done, epochs)
+        vectors = model().detach().to("cpu", torch.float32).contiguous()
+        return TrainingRun(vectors, epochs, done, int(optimizer.steps[0]), 0.0, stopped)
 
 
 def _after_out_of_memory(

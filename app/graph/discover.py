@@ -91,6 +91,16 @@ class Discovery:
     all_files: set[str]
 
 
+def shown_path(path: str) -> str:
+    """The path as the graph shows and stores it: a name that is not valid UTF-8 has its bad bytes
+    escaped (`bad\\xffname.py`); os.scandir hands such bytes over as lone surrogates."""
+    try:
+        path.encode("utf-8")
+        return path
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def discover_sources(root: Path, *, max_file_bytes: int = MAX_FILE_BYTES) -> Discovery:
     """Walk `root` without following symlinks and return its source files, sorted by path."""
     discovery = Discovery(files=[], skipped=[], all_files=set())
@@ -153,7 +163,11 @@ def _consider_file(entry: os.DirEntry, relative: str, discovery: Discovery, max_
     if name.endswith(MINIFIED_SUFFIXES):
         discovery.skipped.append(SkippedPath(relative, "minified bundle"))
         return
-    size = entry.stat(follow_symlinks=False).st_size
+    try:
+        size = entry.stat(follow_symlinks=False).st_size
+    except OSError as exc:  # gone or unreadable since the folder was listed
+        discovery.skipped.append(SkippedPath(relative, f"unreadable: {exc.strerror or exc}"))
+        return
     if size > max_file_bytes:
         discovery.skipped.append(SkippedPath(relative, f"larger than {max_file_bytes} bytes"))
         return

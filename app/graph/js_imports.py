@@ -9,6 +9,7 @@ in type positions and `/// <reference path>` directives. Type-only imports and e
 from __future__ import annotations
 
 import re
+import time
 from typing import NamedTuple
 
 import tree_sitter
@@ -35,15 +36,18 @@ _STATEMENT_PATTERNS = """
 _TYPESCRIPT_STATEMENT_PATTERNS = """
 (import_statement (import_require_clause source: (string) @import-equals))
 """
-# require() and import() can be anywhere; this query runs only around the places they are written.
-_CALL_PATTERNS = """
-(call_expression
-  function: (identifier) @_require
-  arguments: (arguments . [(string) (template_string)] @require)
-  (#eq? @_require "require"))
-(call_expression function: (import) arguments: (arguments . [(string) (template_string)] @dynamic-import))
-"""
-_CALL_SITES = re.compile(rb"\b(?:require|import)\s*\(\s*")
+# require() and import() can be anywhere: the places they are written are found with a regular expression,
+# then each one's node is reached from the last one's with a single tree cursor (see _call_sites).
+_CALL_SITES = re.compile(rb"\b(require|import)\s*\(")
+_CALL_KINDS = {b"require": "require", b"import": "dynamic-import"}
+# How far up from a call the type-position test looks (`x: typeof import("y")` is a few levels).
+_TYPE_CONTEXT_DEPTH = 8
+# With syntax errors, statements can sit a level or two deeper than the top; deeper than this they are
+# not looked for (a hostile file can nest thousands of broken blocks).
+_ERROR_STATEMENT_DEPTH = 4
+# Reading the file in chunks lets a parse stop at its deadline; checks of the clock this often.
+_CHUNK_BYTES = 16384
+_SITES_PER_CLOCK_CHECK = 256
 
 # Node types that mean an `import("x")` call is really a type (`typeof import("x")`, `x: import("x").T`).
 _TYPE_CONTEXTS = frozenset(
@@ -74,8 +78,14 @@ def _grammar(language: Language) -> tree_sitter.Language:
     return tree_sitter.Language(tree_sitter_javascript.language())
 
 
+class JsScan(NamedTuple):
+    imports: list[JsImport]
+    errors: list[str]  # where the first syntax error is, if the parse had any
+    stopped: bool  # the deadline came first: only what was read by then is listed
+
+
 class JsScanner:
-    """A parser and its queries for one of the JavaScript-family grammars."""
+    """A parser and its query for one of the JavaScript-family grammars."""
 
     def __init__(self, language: Language) -> None:
         grammar = _grammar(language)
@@ -84,30 +94,114 @@ class JsScanner:
             statements += _TYPESCRIPT_STATEMENT_PATTERNS
         self.parser = tree_sitter.Parser(grammar)
         self.statements = tree_sitter.Query(grammar, statements)
-        self.calls = tree_sitter.Query(grammar, _CALL_PATTERNS)
 
-    def scan(self, data: bytes) -> tuple[list[JsImport], list[str]]:
-        """Return the file's imports and, if the parse had errors, where the first one is."""
-        tree = self.parser.parse(data)
+    def scan(self, data: bytes, deadline: float | None = None) -> JsScan:
+        """The file's imports; past `deadline` (time.monotonic()) the scan stops and keeps what it has.
+
+        The cost is linear in the file's size: one parse, one query over the top statements and one
+        walk of the tree that visits each node on the way to a `require(`/`import(` at most once.
+        """
+        tree, stopped = self._parse(data, deadline)
         root = tree.root_node
         statements = tree_sitter.QueryCursor(self.statements)
-        if not root.has_error:  # error recovery can wrap statements one level deeper
-            statements.set_max_start_depth(1)
-        found = [statements.captures(root)]
-        calls = tree_sitter.QueryCursor(self.calls)
-        for site in _CALL_SITES.finditer(data):
-            calls.set_byte_range(site.start(), site.end() + 1)  # through the first argument's start
-            found.append(calls.captures(root))
-        imports = {}
-        for captures in found:
-            for kind, nodes in captures.items():
-                if not kind.startswith("_"):
-                    for node in nodes:
-                        item = _read_capture(kind, node)
-                        if item is not None:
-                            imports[(node.start_byte, kind)] = item
-        errors = [_first_error(root)] if root.has_error else []
-        return list(imports.values()), errors
+        statements.set_max_start_depth(_ERROR_STATEMENT_DEPTH if root.has_error else 1)
+        imports: dict[tuple[int, str], JsImport] = {}
+        for kind, nodes in statements.captures(root).items():
+            for node in nodes:
+                item = _read_capture(kind, node)
+                if item is not None:
+                    imports[(node.start_byte, kind)] = item
+        sites = [(site.start(), _CALL_KINDS[site.group(1)]) for site in _CALL_SITES.finditer(data)]
+        calls, walk_stopped = _call_sites(root, sites, deadline)
+        for node, item in calls:
+            imports.setdefault((node.start_byte, item.kind), item)
+        errors = [_first_error(root)] if root.has_error and not stopped else []
+        return JsScan(list(imports.values()), errors, stopped or walk_stopped)
+
+    def _parse(self, data: bytes, deadline: float | None) -> tuple[tree_sitter.Tree, bool]:
+        if deadline is None:
+            return self.parser.parse(data), False
+        stopped = False
+
+        def read(offset: int, _point: object) -> bytes:
+            nonlocal stopped
+            if offset >= len(data):
+                return b""
+            if stopped or time.monotonic() > deadline:
+                stopped = True
+                return b""
+            return data[offset : offset + _CHUNK_BYTES]
+
+        return self.parser.parse(read), stopped
+
+
+def _call_sites(
+    root: tree_sitter.Node, sites: list[tuple[int, str]], deadline: float | None
+) -> tuple[list[tuple[tree_sitter.Node, JsImport]], bool]:
+    """The literal `require("x")` and `import("x")` calls at `sites` (byte offsets, ascending).
+
+    One cursor walks from each site's node to the next one's through their nearest common ancestor,
+    so every node on those paths is entered once in all (node.parent would walk from the root).
+    """
+    found = []
+    cursor = root.walk()
+    for number, (site, kind) in enumerate(sites):
+        if deadline is not None and number % _SITES_PER_CLOCK_CHECK == 0 and time.monotonic() > deadline:
+            return found, True
+        node = cursor.node
+        while not node.start_byte <= site < node.end_byte and cursor.goto_parent():
+            node = cursor.node
+        while cursor.goto_first_child_for_byte(site) is not None:
+            if cursor.node.start_byte > site:
+                cursor.goto_parent()
+                break
+        while not cursor.node.is_named and cursor.goto_parent():
+            pass  # `import` is a named node around an anonymous keyword token of the same type
+        call = _call_at(cursor, site, kind)
+        if call is not None:
+            found.append(call)
+    return found, False
+
+
+def _call_at(
+    cursor: tree_sitter.TreeCursor, site: int, kind: str
+) -> tuple[tree_sitter.Node, JsImport] | None:
+    """The call whose callee is the cursor's node, if it is `require`/`import` (written at `site`) with a
+    literal first argument; leaves the cursor at an ancestor of that node."""
+    callee = cursor.node
+    expected = ("identifier", 7) if kind == "require" else ("import", 6)
+    if (callee.type, callee.end_byte - callee.start_byte) != expected or callee.start_byte != site:
+        return None
+    if not cursor.goto_parent():
+        return None
+    call = cursor.node
+    function = call.child_by_field_name("function")
+    if call.type != "call_expression" or function is None or function.start_byte != callee.start_byte:
+        return None
+    arguments = call.child_by_field_name("arguments")
+    first = arguments.named_children[0] if arguments is not None and arguments.named_child_count else None
+    if first is None or first.type not in ("string", "template_string"):
+        return None
+    specifier = _literal(first)
+    if specifier is None:
+        return None
+    line = first.start_point.row + 1
+    if kind == "dynamic-import" and _cursor_in_type_position(cursor):
+        return first, JsImport(specifier, "type-import", line, True)
+    return first, JsImport(specifier, kind, line, False)
+
+
+def _cursor_in_type_position(cursor: tree_sitter.TreeCursor) -> bool:
+    """Whether the call at the cursor sits in a type; moves the cursor up a few levels."""
+    for _ in range(_TYPE_CONTEXT_DEPTH):
+        if not cursor.goto_parent():
+            return False
+        kind = cursor.node.type
+        if kind in _TYPE_CONTEXTS:
+            return True
+        if kind.endswith(("statement", "declaration")) and kind != "type_alias_declaration":
+            return False
+    return False
 
 
 def _read_capture(kind: str, node: tree_sitter.Node) -> JsImport | None:
@@ -120,8 +214,6 @@ def _read_capture(kind: str, node: tree_sitter.Node) -> JsImport | None:
         return None
     if kind in ("import", "export"):
         return JsImport(specifier, kind, line, _is_type_only(node.parent))
-    if kind == "dynamic-import" and _in_type_position(node.parent.parent):
-        return JsImport(specifier, "type-import", line, True)
     return JsImport(specifier, kind, line, False)
 
 
@@ -159,18 +251,6 @@ def _is_type_only(statement: tree_sitter.Node) -> bool:
     return bool(elements) and all(
         any(part.type == "type" for part in element.children) for element in elements
     )
-
-
-def _in_type_position(node: tree_sitter.Node | None) -> bool:
-    depth = 0
-    while node is not None and depth < 8:
-        if node.type in _TYPE_CONTEXTS:
-            return True
-        if node.type.endswith(("statement", "declaration")) and node.type != "type_alias_declaration":
-            return False
-        node = node.parent
-        depth += 1
-    return False
 
 
 def _reference_target(comment: bytes) -> str | None:

@@ -11,8 +11,9 @@ import codecs
 import multiprocessing
 import os
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor, as_completed
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from enum import StrEnum
 from functools import cache
 from pathlib import Path
@@ -20,10 +21,12 @@ from typing import NamedTuple, Protocol
 
 import tree_sitter
 
+from app.errors import describe_exception
 from app.graph.discover import MAX_FILE_BYTES, Language, SourceFile
 from app.graph.js_imports import JsScanner
 from app.graph.python_imports import new_parser, scan_python
 from app.graph.safe_read import read_regular_file
+from app.jobs import FileFailure
 
 # Parsing speed on one core here (the Python scan skips most bytes; JS/TS is parsed in full), and the
 # least work worth a process pool: starting one costs about 20 ms.
@@ -69,12 +72,18 @@ class ParsedFile(NamedTuple):
     reason: str
     imports: list[RawImport]  # as written; emptied once a Linker has turned them into links
     links: tuple[Link, ...] = ()
+    failures: tuple[FileFailure, ...] = ()  # imports that could not be resolved for an unexpected reason
 
 
 class Linker(Protocol):
-    """Resolves a file's imports; parse_sources runs it in the pool so resolving is parallel too."""
+    """Resolves a file's imports; parse_sources runs it in the pool so resolving is parallel too.
 
-    def link(self, path: str, language: Language, imports: list[RawImport]) -> list[Link]: ...
+    An import that raises is left out and returned as a failure; the file's other imports are kept.
+    """
+
+    def link(
+        self, path: str, language: Language, imports: list[RawImport]
+    ) -> tuple[list[Link], list[FileFailure]]: ...
 
 
 ProgressCallback = Callable[[int, int], None]
@@ -89,11 +98,14 @@ def parse_sources(
     progress: ProgressCallback | None = None,
     workers: int | None = None,
     linker: Linker | None = None,
+    file_seconds: float | None = None,
 ) -> list[ParsedFile]:
     """Parse `files` (relative to `root`) and return one ParsedFile each, in the same order.
 
     With a `linker`, each file's imports come back resolved (as `links`). A process pool of
     `workers` (default: every core) does the work, unless there is too little to be worth one.
+    A file whose scan runs past `file_seconds` keeps what was read by then and is `partial`; a
+    file, or a batch of files, whose parse raises is `failed` with the reason, and the rest go on.
     """
     total = len(files)
     if progress:
@@ -104,7 +116,7 @@ def parse_sources(
         step = max(1, total // INLINE_PROGRESS_STEPS)
         results: list[ParsedFile] = []
         for first in range(0, total, step):
-            results += parse_batch(str(root), jobs[first : first + step], linker)
+            results += parse_batch(str(root), jobs[first : first + step], linker, file_seconds)
             if progress:
                 progress(len(results), total)
         return results
@@ -113,9 +125,11 @@ def parse_sources(
         max_workers=workers, mp_context=_pool_context(), initializer=_install_linker, initargs=(linker,)
     ) as pool:
         by_path: dict[str, ParsedFile] = {}
-        futures = [pool.submit(_parse_batch_in_pool, str(root), batch) for batch in batches]
+        futures = {
+            pool.submit(_parse_batch_in_pool, str(root), batch, file_seconds): batch for batch in batches
+        }
         for future in as_completed(futures):
-            for parsed in future.result():
+            for parsed in _batch_outcome(future, futures[future]):
                 by_path[parsed.path] = parsed
             if progress:
                 progress(len(by_path), total)
@@ -153,29 +167,61 @@ def _install_linker(linker: Linker | None) -> None:
     _process_linker = linker
 
 
-def _parse_batch_in_pool(root: str, jobs: Sequence[tuple[str, str]]) -> list[ParsedFile]:
-    return parse_batch(root, jobs, _process_linker)
+def _parse_batch_in_pool(
+    root: str, jobs: Sequence[tuple[str, str]], file_seconds: float | None
+) -> list[ParsedFile]:
+    return parse_batch(root, jobs, _process_linker, file_seconds)
 
 
-def parse_batch(root: str, jobs: Sequence[tuple[str, str]], linker: Linker | None = None) -> list[ParsedFile]:
-    """Parse (path, language) pairs under `root` and, given a linker, resolve their imports."""
+def _batch_outcome(future: Future[list[ParsedFile]], batch: Sequence[tuple[str, str]]) -> list[ParsedFile]:
+    """The batch's files, or each of them failed with the reason its process gave (it died, say)."""
+    try:
+        return future.result()
+    except Exception as exc:  # a worker process that died takes its whole batch with it
+        reason = f"the parsing process failed: {describe_exception(exc)}"
+        return [ParsedFile(path, ParseStatus.FAILED, reason, []) for path, _ in batch]
+
+
+def parse_batch(
+    root: str,
+    jobs: Sequence[tuple[str, str]],
+    linker: Linker | None = None,
+    file_seconds: float | None = None,
+) -> list[ParsedFile]:
+    """Parse (path, language) pairs under `root` and, given a linker, resolve their imports.
+
+    One file's exception is that file's failure, never the batch's.
+    """
     results = []
     for path, language_name in jobs:
         language = Language(language_name)
-        parsed = parse_file(root, path, language)
+        try:
+            parsed = parse_file(root, path, language, file_seconds)
+        except Exception as exc:
+            parsed = ParsedFile(path, ParseStatus.FAILED, f"scanning failed: {describe_exception(exc)}", [])
         if linker is not None and parsed.imports:
-            parsed = parsed._replace(imports=[], links=tuple(linker.link(path, language, parsed.imports)))
+            parsed = _linked(linker, parsed, language)
         results.append(parsed)
     return results
 
 
-def parse_file(root: str, path: str, language: Language) -> ParsedFile:
+def _linked(linker: Linker, parsed: ParsedFile, language: Language) -> ParsedFile:
+    try:
+        links, failures = linker.link(parsed.path, language, parsed.imports)
+    except Exception as exc:  # the linker isolates each import; this is a failure around them
+        failure = FileFailure(path=parsed.path, step="resolve", reason=describe_exception(exc))
+        return parsed._replace(imports=[], failures=(failure,))
+    return parsed._replace(imports=[], links=tuple(links), failures=tuple(failures))
+
+
+def parse_file(root: str, path: str, language: Language, file_seconds: float | None = None) -> ParsedFile:
     try:
         data = read_regular_file(os.path.join(root, path), MAX_FILE_BYTES)
     except OSError as exc:
         return ParsedFile(path, ParseStatus.FAILED, f"unreadable: {exc.strerror or exc}", [])
     if b"\0" in data[:8192]:
         return ParsedFile(path, ParseStatus.NOT_SOURCE, "binary file", [])
+    deadline = time.monotonic() + file_seconds if file_seconds else None
     if language is Language.PYTHON:
         return _parse_python(path, data)
     if len(data) > 4 * MINIFIED_LINE_LENGTH and data.count(b"\n") * MINIFIED_LINE_LENGTH < len(data):
@@ -184,15 +230,18 @@ def parse_file(root: str, path: str, language: Language) -> ParsedFile:
         data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return ParsedFile(path, ParseStatus.FAILED, f"not valid UTF-8 at byte {exc.start}", [])
-    found, errors = _js_scanner(language).scan(data)
-    imports = [RawImport(item.specifier, None, item.kind, item.type_only, item.line) for item in found]
-    return _with_errors(path, imports, errors)
+    scan = _js_scanner(language).scan(data, deadline)
+    imports = [RawImport(item.specifier, None, item.kind, item.type_only, item.line) for item in scan.imports]
+    if scan.stopped:
+        reason = f"scan stopped after {file_seconds:g} s (PARSE_FILE_SECONDS); imports found by then kept"
+        return ParsedFile(path, ParseStatus.PARTIAL, reason, imports)
+    return _with_errors(path, imports, scan.errors)
 
 
 def _parse_python(path: str, data: bytes) -> ParsedFile:
     try:
         data = _as_utf8(data)
-    except (UnicodeDecodeError, LookupError) as exc:
+    except (UnicodeError, LookupError) as exc:  # a cookie can name idna, utf-7…
         return ParsedFile(path, ParseStatus.FAILED, f"cannot decode: {exc}", [])
     scan = scan_python(data, _python_parser())
     imports = [

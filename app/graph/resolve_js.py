@@ -11,16 +11,16 @@ edge. Only files inside the clone are ever read, and only through the safe reade
 
 from __future__ import annotations
 
-import fnmatch
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyjson5
-import yaml
 
+from app.graph.package_map import Locate, resolve_exports, resolve_imports
 from app.graph.safe_read import read_config_text
+from app.graph.workspaces import find_workspaces
 
 EXTENSIONS = (".js", ".cjs", ".mjs", ".jsx", ".ts", ".tsx", ".d.ts", ".cts", ".d.cts", ".mts", ".d.mts")
 # TypeScript's own rule: an import written with the emitted extension names the source file.
@@ -51,7 +51,7 @@ class JsResolver:
         self._json_cache: dict[str, object] = {}
         self._aliases_by_directory: dict[str, PathAliases | None] = {}
         self._cache: dict[tuple[str, str], str | None] = {}
-        self._workspaces = self._find_workspaces()
+        self._workspaces, self.config_failures = find_workspaces(root, all_files, self._load_json)
 
     @property
     def workspace_packages(self) -> dict[str, str]:
@@ -208,28 +208,25 @@ class JsResolver:
     # package.json imports and workspaces -------------------------------------------------------
 
     def _resolve_package_import(self, directory: str, specifier: str) -> str | None:
+        """`#x` through the `imports` of the nearest package.json (Node's PACKAGE_IMPORTS_RESOLVE)."""
         while True:
             manifest_path = posixpath.join(directory, "package.json") if directory else "package.json"
             manifest = self._load_json(manifest_path) if manifest_path in self._files else None
             if isinstance(manifest, dict):
-                imports = manifest.get("imports")
-                if isinstance(imports, dict):
-                    return self._resolve_import_map(directory, imports, specifier)
-                return None
+                return resolve_imports(manifest.get("imports"), specifier, self._locator(directory))
             if not directory:
                 return None
             directory = posixpath.dirname(directory)
 
-    def _resolve_import_map(self, directory: str, imports: dict, specifier: str) -> str | None:
-        for pattern, target in _order_patterns({key: [value] for key, value in imports.items()}):
-            captured = _match_pattern(pattern, specifier)
-            if captured is None:
-                continue
-            chosen = _condition_target(target[0])
-            if chosen:
-                return self._resolve_path(posixpath.join(directory, chosen.replace("*", captured)), chosen)
-            return None
-        return None
+    def _locator(self, package: str) -> Locate:
+        """Where a package's `imports`/`exports` target lands: a file under `package`, or another package."""
+
+        def locate(target: str, bare: bool) -> str | None:
+            if bare:
+                return self._resolve_workspace_package(target)
+            return self._resolve_path(posixpath.join(package, target), target)
+
+        return locate
 
     def _resolve_workspace_package(self, specifier: str) -> str | None:
         parts = specifier.split("/")
@@ -238,44 +235,16 @@ class JsResolver:
         directory = self._workspaces.get(name)
         if directory is None:
             return None
+        manifest = self._load_json(posixpath.join(directory, "package.json"))
+        if isinstance(manifest, dict) and "exports" in manifest:
+            subpath = "./" + rest if rest else "."
+            found = resolve_exports(manifest["exports"], subpath, self._locator(directory))
+            if found:
+                return found
+            # An export into build output the clone does not hold: the sources, as before exports.
         if rest:
             return self._resolve_path(posixpath.join(directory, rest), rest)
         return self._as_directory(directory)
-
-    def _find_workspaces(self) -> dict[str, str]:
-        """Package name -> folder, for the workspace packages the root declares."""
-        patterns = list(self._workspace_patterns())
-        if not patterns:
-            return {}
-        manifests = sorted(path for path in self._files if path.endswith("/package.json"))
-        packages: dict[str, str] = {}
-        for manifest in manifests:
-            folder = posixpath.dirname(manifest)
-            if not _matches_workspace(folder, patterns):
-                continue
-            document = self._load_json(manifest)
-            name = document.get("name") if isinstance(document, dict) else None
-            if isinstance(name, str) and name and name not in packages:
-                packages[name] = folder
-        return packages
-
-    def _workspace_patterns(self) -> Iterable[str]:
-        root_manifest = self._load_json("package.json")
-        if isinstance(root_manifest, dict):
-            declared = root_manifest.get("workspaces")
-            if isinstance(declared, dict):
-                declared = declared.get("packages")
-            if isinstance(declared, list):
-                yield from (item for item in declared if isinstance(item, str))
-        if "pnpm-workspace.yaml" in self._files:
-            text = read_config_text(self._root / "pnpm-workspace.yaml")
-            try:
-                document = yaml.safe_load(text) if text else None
-            except yaml.YAMLError:
-                document = None
-            declared = document.get("packages") if isinstance(document, dict) else None
-            if isinstance(declared, list):
-                yield from (item for item in declared if isinstance(item, str))
 
     def _load_json(self, path: str) -> object:
         if path not in self._json_cache:
@@ -346,33 +315,3 @@ def _match_pattern(pattern: str, specifier: str) -> str | None:
     ):
         return specifier[len(prefix) : len(specifier) - len(suffix)]
     return None
-
-
-def _condition_target(target: object) -> str | None:
-    """A package.json `imports` target: a string, or the first usable condition of an object."""
-    if isinstance(target, str):
-        return target
-    if isinstance(target, dict):
-        for condition in ("import", "require", "node", "default", "types"):
-            if condition in target:
-                return _condition_target(target[condition])
-    if isinstance(target, list):
-        return next((found for item in target if (found := _condition_target(item))), None)
-    return None
-
-
-def _matches_workspace(folder: str, patterns: list[str]) -> bool:
-    included = False
-    for pattern in patterns:
-        negated = pattern.startswith("!")
-        glob = pattern.lstrip("!").strip("/").removeprefix("./")
-        if _glob_match(folder, glob):
-            included = not negated
-    return included
-
-
-def _glob_match(folder: str, glob: str) -> bool:
-    if "**" in glob:
-        prefix = glob.split("**", 1)[0].rstrip("/")
-        return not prefix or folder == prefix or folder.startswith(prefix + "/")
-    return folder.count("/") == glob.count("/") and fnmatch.fnmatchcase(folder, glob)

@@ -67,7 +67,11 @@ class JobQueue:
         """KEYS and ARGV of the submit script for a new job of `repo`."""
         now = self.clock()
         task = Task(
-            job_id=str(uuid.uuid4()), repo_url=repo.repo_url, submitted_at=now, ttl=self.task_ttl_seconds
+            job_id=str(uuid.uuid4()),
+            repo_url=repo.repo_url,
+            submitted_at=now,
+            ttl=self.task_ttl_seconds,
+            source=repo.spelling if repo.spelling != repo.repo_url else None,
         )
         job = Job(
             job_id=task.job_id,

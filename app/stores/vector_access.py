@@ -8,6 +8,7 @@ process keeps its store open or opens it for each use.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -65,8 +66,42 @@ def _open_local_folder(path: Path) -> QdrantClient:
     except RuntimeError as exc:
         # qdrant-client turns portalocker's LockException into a bare RuntimeError while handling it.
         if isinstance(exc.__context__, portalocker.LockException):
-            raise VectorStoreBusy(f"vector store busy: another process holds {path}") from exc
+            raise VectorStoreBusy(busy_message(path)) from exc
         raise
+
+
+def busy_message(path: Path) -> str:
+    """Who holds the local folder, and what to do about it."""
+    holder = lock_holder(path / ".lock") or "another process"
+    return (
+        f"vector store busy: {holder} holds Qdrant's local folder {path}. Stop that process, or queue the "
+        "repository on it if it is `app.cli serve` (its dashboard, or POST /api/v1/ingestion/ingest), "
+        "or give this command another DATA_DIR"
+    )
+
+
+def lock_holder(lock_file: Path) -> str | None:
+    """`process PID (command line)` holding a flock on `lock_file`, from /proc/locks (Linux); else None."""
+    try:
+        status = lock_file.stat()
+        locks = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    device = f"{os.major(status.st_dev):02x}:{os.minor(status.st_dev):02x}:{status.st_ino}"
+    for line in locks.splitlines():
+        fields = line.split()
+        if "->" not in fields and len(fields) > 5 and fields[5] == device and fields[4].isdigit():
+            return f"process {fields[4]}{_command_of(fields[4])}"
+    return None
+
+
+def _command_of(pid: str) -> str:
+    try:
+        words = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return ""
+    command = " ".join(os.fsdecode(word) for word in words if word)
+    return f" ({command[:200]})" if command else ""
 
 
 class VectorStoreAccess:

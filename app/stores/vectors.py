@@ -44,6 +44,9 @@ DEFAULT_BATCH_SIZE: int = default("vector_batch_size")
 DEFAULT_TIMEOUT_SECONDS: int = default("qdrant_timeout_seconds")
 
 _SCROLL_PAGE = 1_000
+# Local mode filters by scanning every point's payload for each page it returns, so listing a repository
+# in pages of 1,000 cost O(points² / 1,000); its points are in memory anyway, so one page holds them all.
+_LOCAL_SCROLL_PAGE = 10_000_000
 # What qdrant-client raises when the server cannot be reached or answers with an error status.
 _SERVICE_ERRORS = (ResponseHandlingException, UnexpectedResponse)
 
@@ -203,6 +206,21 @@ class VectorStore:
             )
         return [_similar_file(point) for point in response.points]
 
+    def repository_vectors(self, repo_url: str) -> dict[str, list[float]]:
+        """Every stored vector of one repository, by file path (what the similar-file ranking reads)."""
+        self._ensure_ready()
+        found: dict[str, list[float]] = {}
+        offset: models.ExtendedPointId | None = None
+        with self._unavailable_on_error("reading the vectors of a repository"), self._serial:
+            while True:
+                records, offset = self._client.scroll(
+                    COLLECTION_NAME, scroll_filter=models.Filter(must=[_repo_condition(repo_url)]),
+                    limit=_SCROLL_PAGE, offset=offset, with_payload=["file_path"], with_vectors=True,
+                )  # fmt: skip
+                found.update({str((r.payload or {}).get("file_path")): list(r.vector) for r in records})  # type: ignore[arg-type]
+                if offset is None:
+                    return found
+
     def ping(self) -> None:
         """One round trip to Qdrant (or the local folder); raises VectorStoreUnavailable."""
         with self._unavailable_on_error("answering"), self._serial:
@@ -291,7 +309,7 @@ class VectorStore:
                 self._client.scroll,
                 COLLECTION_NAME,
                 scroll_filter=scroll_filter,
-                limit=_SCROLL_PAGE,
+                limit=_LOCAL_SCROLL_PAGE if self._local else _SCROLL_PAGE,
                 offset=offset,
                 with_payload=False,
                 with_vectors=False,
@@ -365,7 +383,10 @@ def _location(client: QdrantClient) -> str:
         return f"(local mode in {options['path']})"
     if options.get("location") == ":memory:":
         return "(in memory)"
-    return f"at {urlsplit(str(options.get('url') or '')).hostname or options.get('host') or '?'}"
+    url = urlsplit(str(options.get("url") or ""))
+    host = url.hostname or options.get("host") or "?"
+    port = url.port or options.get("port")
+    return f"at {host}:{port}" if port else f"at {host}"
 
 
 def _is_local(client: QdrantClient) -> bool:

@@ -12,8 +12,9 @@ from typing import TYPE_CHECKING, Any
 from app.config import Settings
 from app.embedding.device import detect_hardware
 from app.graphview.cycles import dependency_cycles
-from app.jobs import JobResult, Stage
+from app.jobs import FileFailure, JobResult, Stage
 from app.queue.status import read_history
+from app.search.similar import load_repository, similar_files
 from app.services import Services, build_services
 from app.worker.job import JobContext, JobProcessor
 from app.worker.loop import Worker
@@ -94,6 +95,8 @@ def ingest_now(
     graphs: list[DependencyGraph] = []
     try:
         repo = settings.repo_policy.parse(repo_url)
+        with services.vectors.session():
+            pass  # take the local folder now: a process holding it is named at once, before any stage runs
         job_id = services.jobs.submit(repo).job_id
         EmbeddedWorker(services, observe=observe, on_graph=graphs.append).run_until_empty()
         job = services.jobs.get(job_id)
@@ -103,11 +106,12 @@ def ingest_now(
             )
             stage = record.stage if record else None
             where = f" in the {stage} stage" if stage else ""
-            return {"state": job.state.value, "stage": stage, "error": job.error,
+            return {"state": job.state.value, "job_id": job_id, "stage": stage, "error": job.error,
                     "text": f"Job {job.state.value}{where}: {job.error}"}  # fmt: skip
         summary = _summary(
             services, repo.repo_url, job.result or JobResult(), neighbours, graphs[-1] if graphs else None
         )
+        summary["job_id"] = job_id
         summary["text"] = summary_text(summary)
         return summary
     finally:
@@ -126,16 +130,12 @@ def _summary(
     cycles = dependency_cycles(files, ((edge.src, edge.dst) for edge in graph.edges))
     in_degree = Counter(edge.dst for edge in graph.edges)
     hubs = [path for path, _ in in_degree.most_common(5)]
-    similar: dict[str, list[tuple[str, float]]] = {}
-    with services.vectors.session() as store:
-        for path in hubs:
-            hits = store.similar_files(repo_url, path, neighbours)
-            similar[path] = [(hit.path, round(hit.score, 3)) for hit in hits]
+    # The same ranking as the API, the dashboard and `app.cli similar`.
+    stored = load_repository(services.metadata, services.vectors, repo_url)
+    ranked = similar_files(stored.index, hubs, neighbours)
+    similar = {path: [(hit.path, round(hit.score, 3)) for hit in hits] for path, hits in ranked.items()}
     languages = Counter(item.language for item in graph.files)
-    failures = [{"path": item.path, "status": item.status.value, "reason": item.reason}
-                for item in sorted(built.parse_failures, key=lambda item: item.path)] if built else [
-                {"path": item.path, "status": item.parse_status, "reason": None}
-                for item in graph.files if item.parse_status in ("partial", "failed")]  # fmt: skip
+    failures = built.failures if built else result.failures
     return {
         "state": "finished",
         "repo_url": repo_url,
@@ -146,7 +146,9 @@ def _summary(
         "languages": dict(languages),
         "stage_seconds": {stage.value: seconds for stage, seconds in result.stage_seconds.items()},
         "duration_seconds": result.duration_seconds,
-        "parse_failures": failures,
+        "failures_total": len(failures) if built else (result.failures_total or 0),
+        "failures": [item.model_dump() for item in failures],
+        "training_stopped": result.training_stopped,
         "skipped": [{"path": item.path, "reason": item.reason} for item in built.skipped] if built else [],
         "hubs": {path: in_degree[path] for path in hubs},
         "similar": similar,
@@ -168,15 +170,19 @@ def summary_text(summary: dict[str, Any], listed: int = 10) -> str:
         f"  time: {stages}"
         + (f" (total {summary['duration_seconds']:.1f} s)" if summary.get("duration_seconds") else "")
     )
-    for title, items in (("parse failures", summary["parse_failures"]), ("skipped", summary["skipped"])):
-        lines.append(f"  {title}: {len(items)}")
-        lines += [
-            f"    {item['path']}" + (f": {item['reason']}" if item.get("reason") else "")
-            for item in items[:listed]
-        ]
-        if len(items) > listed:
-            lines.append(f"    … and {len(items) - listed} more (--json lists them all)")
-    lines.append("  most imported files and their structural neighbours:")
+    if summary.get("training_stopped"):
+        lines.append(f"  {summary['training_stopped']}")
+    failures = [FileFailure.model_validate(item).describe() for item in summary["failures"]]
+    skipped = [f"{item['path']}: {item['reason']}" for item in summary["skipped"]]
+    for title, items, total in (
+        ("failures, isolated", failures, summary["failures_total"]),
+        ("skipped", skipped, len(skipped)),
+    ):
+        lines.append(f"  {title}: {total}")
+        lines += [f"    {item}" for item in items[:listed]]
+        if total > listed:
+            lines.append(f"    … and {total - listed} more (--json lists them all)")
+    lines.append("  most imported files and their most similar files (python -m app.cli similar):")
     for path, importers in summary["hubs"].items():
         lines.append(f"    {path}  (imported by {importers})")
         lines += [f"        {score:+.3f}  {neighbour}" for neighbour, score in summary["similar"][path]]

@@ -76,7 +76,7 @@ class JobThread(threading.Thread):
     def run(self) -> None:
         started = time.monotonic()
         try:
-            repo = self.worker.policy.parse(self.claim.task.repo_url)
+            repo = self.worker.policy.parse(self.claim.task.source or self.claim.task.repo_url)
             context = JobContext(self.claim, repo, self.report, self.cancelled)
             self.result = self.worker.process(context)
         except BaseException as exc:  # a job's failure must never take the worker down

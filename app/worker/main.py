@@ -16,6 +16,7 @@ from app.config import Mode, RedisBackendKind, Settings, load_settings
 from app.embedding.device import Hardware, detect_hardware
 from app.errors import ConfigError
 from app.jobs import HistoryRecord
+from app.printable import escape_log_records
 from app.queue.backends import RedisBackend
 from app.queue.consumer import QueueConsumer
 from app.queue.keys import Keys
@@ -111,6 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env-file", type=Path, help="settings file (default: .env.edge when present)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    escape_log_records()  # file names and repository text reach the log
     try:
         settings = load_worker_settings(args.env_file)
     except ConfigError as exc:

@@ -14,6 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from support.environment import ADMIN_TOKEN, cloud_settings
 
+from app.jobs import Task
 from app.main import create_app
 from app.queue.backends import RedisPyBackend, UpstashBackend, upstash_client
 from app.services import Services, build_services
@@ -55,6 +56,22 @@ def test_same_repository_pending_returns_the_waiting_job(
     assert again.json()["queue_position"] == 1
     assert again.json()["queue_size"] == 2
     assert services.jobs.size() == 2
+
+
+def test_names_differing_in_case_queue_once_and_keep_the_spelling_to_clone(
+    api: TestClient, auth: dict, services: Services
+) -> None:
+    first = api.post(INGEST + "github.com/Pallets/Flask", headers=auth)
+    again = api.post(INGEST + "https://github.com/pallets/FLASK", headers=auth)
+    assert (first.status_code, again.status_code) == (202, 200)
+    assert again.json()["job_id"] == first.json()["job_id"]
+    [entry] = services.backend.lrange(services.keys.queue, 0, -1)
+    task = Task.from_payload(entry, 60)
+    assert (task.repo_url, task.source) == ("github.com/pallets/flask", "github.com/Pallets/Flask")
+    assert (
+        services.settings.repo_policy.parse(task.source).clone_source
+        == "https://github.com/Pallets/Flask.git"
+    )
 
 
 def test_queue_cap_answers_429_with_retry_after(api: TestClient, auth: dict, services: Services) -> None:

@@ -106,7 +106,7 @@ def test_graph_views_and_fail_on_cycles(tmp_path: Path) -> None:
     text = cli("graph", str(root))
     assert text.returncode == 0
     assert "import cycles: 1\n  1. 2 files: pkg/a.py, pkg/b.py" in text.stdout
-    assert "parse failures: 1\n  bad.py: " in text.stdout
+    assert "failures, isolated: 1\n  bad.py (parse): cannot decode" in text.stdout
     focused = cli("graph", str(root), "--focus", "pkg/deep/c.py", "--depth", "1", "--collapse", "1", "--json")
     document = json.loads(focused.stdout)
     assert document["focus"] == ["pkg/deep/c.py"]

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support.environment import REDIS_URL
 
 from app.config import API_ONLY_SETTINGS, Settings, default, load_settings
 from app.errors import ConfigError
@@ -25,10 +26,10 @@ RENDER_VARIABLES = {"PYTHON_VERSION"}
 # Placeholders for the values an operator types into Render's dashboard (sync: false).
 PLACEHOLDERS = {
     "UPSTASH_REDIS_REST_URL": "https://example.upstash.io",
-    "UPSTASH_REDIS_REST_TOKEN": "token",
+    "UPSTASH_REDIS_REST_TOKEN": "token-from-upstash",
     "NEON_DATABASE_URL": "postgresql://user:secret@ep-example.neon.tech/neondb?sslmode=require",
     "QDRANT_URL": "https://example.qdrant.io:6333",
-    "QDRANT_API_KEY": "key",
+    "QDRANT_API_KEY": "key-from-qdrant-cloud",
 }
 SHUTDOWN_MARGIN_SECONDS = 15  # handing the job back and deregistering after the grace period
 
@@ -73,7 +74,7 @@ def test_render_blueprint_gives_the_cloud_app_everything_it_needs() -> None:
         if entry["key"] not in RENDER_VARIABLES
     }
     env |= {name: PLACEHOLDERS[name] for name in env if name in PLACEHOLDERS} | {
-        "PHAROS_ADMIN_TOKEN": "generated"
+        "PHAROS_ADMIN_TOKEN": "generated-by-render-blueprint"
     }
     settings = load_settings(**{name.lower(): value for name, value in env.items()})
     settings.require_shared_stores()
@@ -256,7 +257,7 @@ def test_setup_edge_is_idempotent_on_the_cpu_path(tmp_path: Path, key_prefix: st
     assert "torch==2.13.0+cpu" in packages and "nvidia-" not in packages, "a CUDA build of torch came in"
 
     (scratch / ".env.edge").write_text(
-        f"MODE=EDGE\nREDIS_URL=redis://127.0.0.1:6379/0\nREDIS_KEY_PREFIX={key_prefix}\n"
+        f"MODE=EDGE\nREDIS_URL={REDIS_URL}\nREDIS_KEY_PREFIX={key_prefix}\n"
         f"DATA_DIR={scratch / 'data'}\nWORKSPACE_DIR={scratch / 'jobs'}\n"
     )
     second = setup()

@@ -268,7 +268,7 @@ class OutOfMemoryOnCuda(Trainer):
         self.fits_below = fits_below
         self.attempts: list[tuple[str, int]] = []
 
-    def _fit(self, edges, num_nodes, config, device, batch_size, seed, progress):  # type: ignore[no-untyped-def]
+    def _fit(self, edges, num_nodes, config, device, batch_size, seed, progress, deadline):  # type: ignore[no-untyped-def]
         self.attempts.append((device.type, batch_size))
         if device.type == "cuda":
             if self.fits_below is None or batch_size >= self.fits_below:
@@ -276,7 +276,7 @@ class OutOfMemoryOnCuda(Trainer):
                     "CUDA out of memory. Tried to allocate 2.00 GiB (simulated)"
                 )
             device = torch.device("cpu")
-        return super()._fit(edges, num_nodes, config, device, batch_size, seed, progress)
+        return super()._fit(edges, num_nodes, config, device, batch_size, seed, progress, deadline)
 
 
 @pytest.fixture

@@ -14,12 +14,13 @@ remote_hosts = st.from_regex(
 )
 loopback_hosts = st.sampled_from(["127.0.0.1", "localhost", "[::1]", "127.3.4.5"])
 BASE = {"mode": "EDGE", "redis_url": "redis://127.0.0.1:6379/0"}
+TOKEN = "a-token-of-sixteen+"
 
 
 @given(host=remote_hosts, scheme=st.sampled_from(["http", "ftp", "ws"]))
 def test_property_12_remote_services_refuse_plain_http(host: str, scheme: str) -> None:
     for overrides in (
-        {"upstash_redis_rest_url": f"{scheme}://{host}", "upstash_redis_rest_token": "t"},
+        {"upstash_redis_rest_url": f"{scheme}://{host}", "upstash_redis_rest_token": TOKEN},
         {"qdrant_url": f"{scheme}://{host}:6333"},
     ):
         with pytest.raises(ConfigError, match="must use https"):
@@ -35,7 +36,7 @@ def test_property_12_remote_services_accept_tls(host: str) -> None:
     settings = load_settings(
         mode="EDGE",
         upstash_redis_rest_url=f"https://{host}",
-        upstash_redis_rest_token="t",
+        upstash_redis_rest_token=TOKEN,
         qdrant_url=f"https://{host}:6333",
         neon_database_url=f"postgresql://u:p@{host}/db",
     )
@@ -58,10 +59,10 @@ def test_property_12_loopback_may_use_plain_transport(host: str) -> None:
     ("overrides", "variable"),
     [
         ({"mode": "CLOUD", "redis_url": "redis://127.0.0.1"}, "PHAROS_ADMIN_TOKEN"),
-        ({"mode": "CLOUD", "pharos_admin_token": "t"}, "REDIS_URL"),
+        ({"mode": "CLOUD", "pharos_admin_token": TOKEN}, "REDIS_URL"),
         ({"mode": "EDGE"}, "UPSTASH_REDIS_REST_URL"),
         ({"mode": "EDGE", "upstash_redis_rest_url": "https://x.upstash.io"}, "UPSTASH_REDIS_REST_TOKEN"),
-        ({"mode": "EDGE", "upstash_redis_rest_token": "t"}, "UPSTASH_REDIS_REST_URL"),
+        ({"mode": "EDGE", "upstash_redis_rest_token": TOKEN}, "UPSTASH_REDIS_REST_URL"),
         ({"mode": "SPACE"}, "MODE"),
         ({"mode": "EDGE", "redis_url": "redis://127.0.0.1", "max_queue_size": 0}, "MAX_QUEUE_SIZE"),
     ],
@@ -86,11 +87,11 @@ def test_defaults_follow_the_design() -> None:
 
 def test_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MODE", "CLOUD")
-    monkeypatch.setenv("PHAROS_ADMIN_TOKEN", "from-env")
+    monkeypatch.setenv("PHAROS_ADMIN_TOKEN", " token-from-the-env\n")
     monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:6379/0")
     monkeypatch.setenv("ALLOWED_REPO_HOSTS", "git.example.org, github.com")
     settings = load_settings()
-    assert settings.admin_token == "from-env"
+    assert settings.admin_token == "token-from-the-env"
     assert settings.allowed_repo_hosts == ("git.example.org", "github.com")
 
 
@@ -106,3 +107,34 @@ def test_cloud_api_refuses_embedded_stores_unless_told_they_are_shared() -> None
         load_settings(**cloud, neon_database_url="postgresql://u@127.0.0.1/db").require_shared_stores()
     load_settings(**cloud, allow_embedded_stores=True).require_shared_stores()
     load_settings(mode="EDGE", redis_url="redis://127.0.0.1:6379/0").require_shared_stores()
+
+
+@pytest.mark.parametrize("variable", ["pharos_admin_token", "upstash_redis_rest_token", "qdrant_api_key"])
+def test_tokens_are_stripped_and_at_least_16_characters(variable: str) -> None:
+    cloud = {"mode": "CLOUD", "redis_url": "redis://127.0.0.1:6379/0", "pharos_admin_token": TOKEN}
+    if variable == "upstash_redis_rest_token":
+        cloud["upstash_redis_rest_url"] = "https://x.upstash.io"
+    for short in ("x", " fifteen-chars-x \n"):
+        with pytest.raises(ConfigError, match=f"{variable.upper()}: must be at least 16 characters"):
+            load_settings(**{**cloud, variable: short})
+    stripped = load_settings(**{**cloud, variable: f" {TOKEN}\n"})
+    assert getattr(stripped, variable).get_secret_value() == TOKEN
+
+
+def test_a_blank_admin_token_is_no_token() -> None:
+    with pytest.raises(ConfigError, match="MODE=CLOUD needs PHAROS_ADMIN_TOKEN"):
+        load_settings(mode="CLOUD", redis_url="redis://127.0.0.1:6379/0", pharos_admin_token=" \t")
+
+
+@pytest.mark.parametrize(
+    ("variable", "url"),
+    [("redis_url", "redis://:pw@[x"), ("qdrant_url", "https://q\uff0fx"), ("neon_database_url", "postgresql://u:pw@h:x/db"),
+     ("upstash_redis_rest_url", "https://x]")],
+)  # fmt: skip
+def test_a_malformed_service_url_is_named_by_its_variable(variable: str, url: str) -> None:
+    values = {**BASE, variable: url}
+    if variable == "upstash_redis_rest_url":
+        values["upstash_redis_rest_token"] = TOKEN
+    with pytest.raises(ConfigError, match=f"{variable.upper()} is not a valid URL") as raised:
+        load_settings(**values)
+    assert "pw" not in str(raised.value)

@@ -490,6 +490,7 @@ def test_folder_held_by_another_process_is_busy(tmp_path: Path) -> None:
         with pytest.raises(VectorStoreBusy, match="vector store busy") as raised:
             open_vector_store(None, None, folder)
         assert isinstance(raised.value, VectorStoreUnavailable)
+        assert f"process {holder.pid} (" in str(raised.value) and "Stop that process" in str(raised.value)
     finally:
         release.set()
         holder.join(timeout=60)

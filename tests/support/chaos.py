@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+from support.environment import redis_address, via_port
 from support.tcp_proxy import TcpProxy
 
 from app.queue.backends import RedisPyBackend
@@ -82,11 +83,11 @@ def run_chaos(
     ids = [
         queue.submit(parse_repo_url(url, allowed_hosts=hosts, allow_local=allow_local)).job_id for url in urls
     ]
-    proxy = TcpProxy(*_host_port(redis_url))
+    proxy = TcpProxy(*redis_address(redis_url)[:2])
     env = {
         **os.environ,
         "MODE": "EDGE",
-        "REDIS_URL": f"redis://127.0.0.1:{proxy.port}/{_db(redis_url)}",
+        "REDIS_URL": via_port(proxy.port, redis_url),
         "REDIS_KEY_PREFIX": prefix,
         "REDIS_TIMEOUT_SECONDS": "1",
         "POLL_INTERVAL_SECONDS": "0.05",
@@ -175,12 +176,3 @@ def _wait(condition, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"timed out waiting for {what}")
         time.sleep(0.05)
-
-
-def _host_port(redis_url: str) -> tuple[str, int]:
-    connection = redis.connection.parse_url(redis_url)
-    return connection.get("host", "127.0.0.1"), int(connection.get("port", 6379))
-
-
-def _db(redis_url: str) -> int:
-    return int(redis.connection.parse_url(redis_url).get("db", 0))

@@ -1,4 +1,9 @@
-"""Where the tests find the machine's services, and the settings they run the API with."""
+"""Where the tests find the machine's services, and the settings they run the API with.
+
+NEO_TEST_REDIS_URL (default redis://127.0.0.1:6379/15: never a user's database 0) and NEO_TEST_POSTGRES_URL
+(default postgresql://postgres@127.0.0.1:5432/test, a role that may create databases) point every test at
+other servers; each test keeps to a key prefix (Redis) or a database (PostgreSQL) of its own.
+"""
 
 from __future__ import annotations
 
@@ -10,14 +15,26 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg2
 import pytest
+import redis
 from psycopg2 import sql
 
 from app.config import Settings, load_settings
 
-REDIS_URL = os.environ.get("NEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REDIS_URL = os.environ.get("NEO_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 UPSTASH_TOKEN = "test-upstash-token"
 ADMIN_TOKEN = "test-admin-token"
 POSTGRES_ADMIN_URL = os.environ.get("NEO_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def redis_address(url: str = REDIS_URL) -> tuple[str, int, int]:
+    """Host, port and database number of a Redis URL."""
+    options = redis.connection.parse_url(url)
+    return str(options.get("host", "127.0.0.1")), int(options.get("port", 6379)), int(options.get("db", 0))
+
+
+def via_port(port: int, url: str = REDIS_URL) -> str:
+    """The test Redis's URL, database included, through a loopback port in front of it (a proxy)."""
+    return f"redis://127.0.0.1:{port}/{redis_address(url)[2]}"
 
 
 def cloud_settings(key_prefix: str, **overrides: object) -> Settings:

@@ -34,7 +34,7 @@ def free_port() -> int:
 
 
 @contextmanager
-def local_server(folder: Path, token: str = "dashboard-token", **settings: str) -> Iterator[LocalServer]:
+def local_server(folder: Path, token: str = "dashboard-test-token", **settings: str) -> Iterator[LocalServer]:
     """Start the server, wait until /health answers, stop it (SIGTERM) afterwards."""
     port = free_port()
     env = {

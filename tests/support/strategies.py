@@ -16,7 +16,7 @@ def valid_repo_urls(draw: st.DrawFn) -> tuple[str, str]:
     """(raw URL as a user may type it, the canonical repo_url the API must derive)."""
     host = draw(st.sampled_from(ALLOWED))
     owner, name = draw(segment), draw(segment)
-    canonical = f"{host}/{owner}/{name}"
+    canonical = f"{host}/{owner}/{name}".lower()  # every allowed host ignores the case of names
     scheme = draw(st.sampled_from(["", "https://", "HTTPS://"]))
     suffix = draw(st.sampled_from(["", ".git", "/", ".git/"]))
     shown_host = draw(st.sampled_from([host, host.upper()]))
@@ -55,6 +55,7 @@ def hostile_repo_urls(draw: st.DrawFn) -> str:
                 "ext",
                 "backslash",
                 "percent",
+                "malformed",
             ]
         )
     )
@@ -125,4 +126,20 @@ def hostile_repo_urls(draw: st.DrawFn) -> str:
             return f"{host}\\{owner}\\{name}"
         case "percent":
             return f"{host}/{owner}/%2e%2e/{name}"
+        case "malformed":
+            return draw(malformed_repo_urls(host, owner, name))
     raise AssertionError(kind)
+
+
+# Characters that make `urlsplit` raise (brackets) or that NFKC folds into URL syntax (fullwidth / @ : # ?).
+URL_BREAKERS = ("[", "]", "%5B", "%5D", "\uff0f", "\uff20", "\uff1a", "\uff03", "\uff1f", "\u2100", "\ufe55")
+
+
+@st.composite
+def malformed_repo_urls(draw: st.DrawFn, host: str, owner: str, name: str) -> str:
+    """An otherwise valid address with a URL-breaking character put into its host, owner or name."""
+    char = draw(st.sampled_from(URL_BREAKERS))
+    shapes = [f"{char}{host}/{owner}/{name}", f"{host}{char}/{owner}/{name}",
+              f"{host[:3]}{char}{host[3:]}/{owner}/{name}", f"{host}/{owner}{char}/{name}"]  # fmt: skip
+    scheme = draw(st.sampled_from(["", "https://", "HTTPS://"]))
+    return draw(st.sampled_from([scheme + shape for shape in shapes] + [f"file://{char}/{owner}"]))

@@ -9,7 +9,7 @@ import time
 
 
 class TcpProxy:
-    def __init__(self, target_host: str = "127.0.0.1", target_port: int = 6379) -> None:
+    def __init__(self, target_host: str, target_port: int) -> None:
         self.target = (target_host, target_port)
         self._listener = socket.create_server(("127.0.0.1", 0))
         self.port = self._listener.getsockname()[1]

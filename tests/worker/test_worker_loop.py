@@ -15,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from redis.backoff import NoBackoff
 from redis.retry import Retry
+from support.environment import redis_address, via_port
 from support.tcp_proxy import TcpProxy
 from support.workers import (
     FAST,
@@ -378,7 +379,7 @@ def test_idle_worker_backs_off_and_says_so(backend: RedisBackend, keys: Keys) ->
 
 @pytest.fixture
 def redis_proxy():
-    proxy = TcpProxy()
+    proxy = TcpProxy(*redis_address()[:2])
     yield proxy
     proxy.close()
 
@@ -386,8 +387,8 @@ def redis_proxy():
 def test_redis_outage_backs_off_logs_once_and_resumes(
     redis_proxy: TcpProxy, redis_client, key_prefix: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    client = redis.Redis(port=redis_proxy.port, socket_connect_timeout=1, socket_timeout=1,
-                         retry=Retry(NoBackoff(), 1), decode_responses=True)  # fmt: skip
+    client = redis.Redis.from_url(via_port(redis_proxy.port), socket_connect_timeout=1, socket_timeout=1,
+                                  retry=Retry(NoBackoff(), 1), decode_responses=True)  # fmt: skip
     backend = RedisPyBackend(client)
     keys = Keys(key_prefix)
     queue = job_queue(backend, keys)

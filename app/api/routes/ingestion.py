@@ -74,9 +74,16 @@ async def create_ingest_job(repo_url: str, services: ServicesDep) -> Response:
 def _path_repository(raw: str, settings: Settings) -> RepoRef:
     # The URL path loses the slash a local path starts with (`ingest//home/me/checkout` used to be the only
     # way in); where local sources are allowed, a path that names a folder here is that folder.
-    if settings.local_repos_allowed and raw and not raw.startswith("/") and Path("/" + raw).is_dir():
+    if settings.local_repos_allowed and raw and not raw.startswith("/") and _is_folder("/" + raw):
         raw = "/" + raw
     return settings.repo_policy.parse(raw)
+
+
+def _is_folder(path: str) -> bool:
+    try:
+        return Path(path).is_dir()
+    except OSError:  # a name too long for the file system, a folder we may not read: not a folder here
+        return False
 
 
 async def _submit(repo: RepoRef, services: Services) -> Response:
