@@ -58,10 +58,9 @@ def main() -> int:
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}")
-    print(
-        "| repository | history days | pairs | job, no history (s) | clone | job, with history (s) | clone | ratio |"
-    )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    print("| repository | history days | pairs | job, no history (s) | clone | upload | job, with history (s) "
+          "| clone | upload | ratio |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     with tempfile.TemporaryDirectory(prefix="neo-history-cost-") as workdir:
         for spec in args.repos:
             name, _, git_dir = spec.partition("=")
