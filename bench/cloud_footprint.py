@@ -31,7 +31,7 @@ from support.environment import throwaway_postgres_database
 from bench.api_load import free_port
 from bench.redis_server import private_redis
 
-TOKEN = "footprint-token"
+TOKEN = "footprint-bench-token"
 LIMIT_MB = 150
 
 

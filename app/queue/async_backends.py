@@ -204,15 +204,11 @@ def _async_client_like(client: redis.Redis) -> redis.asyncio.Redis:
         return fakeredis.FakeAsyncRedis(server=options["server"], decode_responses=True)
     tls = issubclass(client.connection_pool.connection_class, redis.SSLConnection)
     connection_class = redis.asyncio.SSLConnection if tls else redis.asyncio.Connection
-    # The connection classes take most options through **kwargs (`db` among them), so the signature does not
-    # list them; the TLS options only where the class is the TLS one.
-    accepted = inspect.signature(connection_class.__init__).parameters
     keep = {"host", "port", "db", "username", "password", "socket_timeout", "socket_connect_timeout"}
-    same = {
-        name: value
-        for name, value in options.items()
-        if name in keep or (tls and name.startswith("ssl_") and name in accepted)
-    }
+    if tls:
+        accepted = inspect.signature(redis.asyncio.SSLConnection.__init__).parameters
+        keep |= {name for name in options if name.startswith("ssl_") and name in accepted}
+    same = {name: value for name, value in options.items() if name in keep}
     pool = redis.asyncio.BlockingConnectionPool(
         connection_class=connection_class,
         max_connections=POOL_CONNECTIONS,
