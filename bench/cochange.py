@@ -263,6 +263,7 @@ def fit(prepared: list[tuple[str, Stack]]) -> BlendWeights:
     zero = {name: 0.0 for name in FEATURES if name != "history"}
     best = BlendWeights(**zero, history=1.0)
     best_score = objective(best)
+    print(f"  fit: weighted mean Recall@10 {best_score:.4f} with history alone", flush=True)
     for _ in range(2):
         for name in zero:
             for value in FIT_VALUES:

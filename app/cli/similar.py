@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from app.cli.settings import settings_or_exit
+from app.printable import echo
 
 if TYPE_CHECKING:
     from app.search.ranking import Evidence, RankedFile
@@ -31,7 +32,7 @@ def run_similar(args: argparse.Namespace) -> int:
     from app.services import configured_metadata, configured_vectors
 
     if not 1 <= args.k <= 100:
-        print(f"error: --k must be between 1 and 100, got {args.k}", file=sys.stderr)
+        echo(f"error: --k must be between 1 and 100, got {args.k}", file=sys.stderr)
         return 2
     # What `ingest` wrote, unless the environment names other stores.
     settings = settings_or_exit(**({} if "MODE" in os.environ else {"mode": "LOCAL"}))
@@ -41,15 +42,15 @@ def run_similar(args: argparse.Namespace) -> int:
         stored = load_repository(metadata, vectors, settings.repo_policy.parse(repo).repo_url)
         ranked = similar_files(stored.index, args.files, args.k)
     except NeoError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        echo(f"error: {exc}", file=sys.stderr)
         return 1
     finally:
         metadata.close()
         vectors.close()
     if args.json:
-        print(json.dumps({path: [as_json(hit) for hit in hits] for path, hits in ranked.items()}, indent=2))
+        echo(json.dumps({path: [as_json(hit) for hit in hits] for path, hits in ranked.items()}, indent=2))
     else:
-        print("\n\n".join(as_text(path, hits) for path, hits in ranked.items()))
+        echo("\n\n".join(as_text(path, hits) for path, hits in ranked.items()))
     return 0
 
 

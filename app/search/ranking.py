@@ -2,13 +2,13 @@
 
 For a query file *q* and every other file *f* of the same repository:
 
-    score(f) = cosine · (q, f)           Node2Vec vectors: how alike their places in the import graph are
-             + link   · [q imports f or f imports q]
-             + shared · log(1 + Adamic–Adar(q, f))   neighbours they share in the import graph
-             + history· log(1 + w(q, f))             commits that changed both, with a half-life
-             + folder · shared leading folders / deeper of the two folders
-             + name   · Jaccard of the words of the two file names (`test_views.py` ~ `views.py`)
-             + churn  · log(1 + Σ w(f, ·))                 how much f changes along with anything
+    score(f) = cosine  · cos(q, f)                  Node2Vec vectors: how alike their places in the graph are
+             + link    · [q imports f or f imports q]
+             + shared  · log(1 + Adamic–Adar(q, f))     neighbours they share in the import graph
+             + history · log(1 + w(q, f))               commits that changed both, with a half-life
+             + folder  · shared leading folders / the deeper of the two folders
+             + name    · Jaccard of the words of the two file names (`test_views.py` ~ `views.py`)
+             + churn   · log(1 + Σ w(f, ·))             how much f changes along with any file
 
 The weights (`BlendWeights`) were fitted by `bench/cochange.py --fit` on the year of history *before*
 each benchmark repository's graph commit, never on the commits it is evaluated on. A file without
