@@ -148,6 +148,10 @@ class Settings(BaseSettings):
     parse_file_seconds: float = Field(10.0, gt=0, le=600)
     # Source files one job may have; a larger repository fails before parsing (see bench/README.md, job size).
     max_job_files: int = Field(50_000, ge=1)
+    # History read for the co-change pairs: commits of the last HISTORY_DAYS (0: none, a depth-1 clone),
+    # at most HISTORY_MAX_COMMITS of them, fetched without file contents.
+    history_days: int = Field(365, ge=0, le=3650)
+    history_max_commits: int = Field(5000, ge=1, le=100_000)
     # Training: a job's Node2Vec stops after the optimiser step that passes this many seconds and stores the
     # vectors trained so far, saying so in the job's result (`training_stopped`). Within the step budget a
     # 100,000-file graph (twice MAX_JOB_FILES) trains in about a minute on a 2-core CPU (bench/README.md): the

@@ -54,7 +54,7 @@ def create_app(
         finally:
             if worker is not None:
                 worker.stop()
-            app.state.services.close()
+            await app.state.services.aclose()
 
     # Swagger UI and ReDoc from assets shipped in the fastapi-offline package: /docs works without a CDN.
     app = FastAPIOffline(

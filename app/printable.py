@@ -16,6 +16,7 @@ import logging
 import numbers
 import sys
 import unicodedata
+from collections.abc import Mapping
 from typing import IO, Any
 
 # Controls, format characters (bidi, zero-width), surrogates, private use, unassigned, line separators.
@@ -85,7 +86,7 @@ class PrintableLogRecord(logging.LogRecord):
         if not self.args:
             return message
         args: Any = self.args
-        if isinstance(args, dict):
+        if isinstance(args, Mapping):
             return message % {key: _shown(value) for key, value in args.items()}
         return message % tuple(_shown(value) for value in args)
 

@@ -2,6 +2,7 @@
 
     Services
     ├── backend    Redis: Upstash REST, a Redis URL, or the in-process store (MODE=LOCAL)
+    ├── async_backend   the same store for the API's event loop (`app.queue.async_backends`)
     ├── jobs       the producer's side of the queue over that backend
     ├── control    the operator's controls: list, cancel and requeue jobs
     ├── vectors    Qdrant: a server (QDRANT_URL) or local mode under DATA_DIR
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 from app.config import Mode, Settings
 from app.errors import StoreUnavailable
+from app.queue.async_backends import AsyncRedisBackend, async_twin
 from app.queue.backends import RedisBackend, open_backend
 from app.queue.control import QueueControl
 from app.queue.keys import Keys
@@ -35,6 +37,7 @@ class Services:
 
     settings: Settings
     backend: RedisBackend
+    async_backend: AsyncRedisBackend
     keys: Keys
     jobs: JobQueue
     control: QueueControl
@@ -45,6 +48,11 @@ class Services:
         self.backend.close()
         self.vectors.close()
         self.metadata.close()
+
+    async def aclose(self) -> None:
+        """`close`, and the asynchronous clients of the event loop this is awaited in."""
+        await self.async_backend.aclose()
+        self.close()
 
     def migrate_schema(self) -> None:
         """Bring the metadata schema up to date at start-up; a database that is down is retried on first use."""
@@ -63,6 +71,7 @@ def build_services(
 ) -> Services:
     """Services from `settings`; any client given is used as it is (tests, the in-process Redis)."""
     backend = backend or open_backend(settings)
+    async_backend = async_twin(backend)
     keys = Keys(settings.redis_key_prefix)
     jobs = JobQueue(
         backend,
@@ -71,10 +80,12 @@ def build_services(
         task_ttl_seconds=settings.task_ttl_seconds,
         retention_seconds=settings.job_retention_seconds,
         retry_after_seconds=settings.retry_after_seconds,
+        async_backend=async_backend,
     )
     return Services(
         settings=settings,
         backend=backend,
+        async_backend=async_backend,
         keys=keys,
         jobs=jobs,
         control=QueueControl(

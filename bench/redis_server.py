@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 
@@ -49,3 +52,28 @@ def server_commands(url: str) -> int:
 
 def reset_stats(url: str) -> None:
     redis.Redis.from_url(url).config_resetstat()
+
+
+@contextmanager
+def upstash_rest_process(redis_url: str, token: str) -> Iterator[str]:
+    """The tests' loopback Upstash REST server (tests/support/upstash_rest.py) in a process of its own, so
+    that it does not share an interpreter lock with the benchmark's own client; yields its URL."""
+    root = Path(__file__).resolve().parents[1]
+    code = (
+        "import sys, threading; from support.upstash_rest import UpstashRestServer; "
+        f"server = UpstashRestServer({redis_url!r}, {token!r}).start(); print(server.url, flush=True); "
+        "sys.stdin.read(); server.stop()"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code],
+        cwd=root,
+        env={**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{root / 'tests'}"},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield process.stdout.readline().strip()
+    finally:
+        process.stdin.close()
+        process.wait(10)

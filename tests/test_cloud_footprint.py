@@ -24,7 +24,7 @@ with TestClient(app.main.app) as client:
     client.get("/api/v1/ingestion/worker/status")
     client.get("/metrics")
     client.get("/")
-    client.post("/api/v1/ingestion/ingest/github.com/a/b", headers={"Authorization": "Bearer footprint"})
+    client.post("/api/v1/ingestion/ingest/github.com/a/b", headers={"Authorization": "Bearer footprint-probe-token"})
 print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in sys.argv[1:])))
 """
 
@@ -33,7 +33,7 @@ def test_serving_the_cloud_app_imports_no_heavy_module(key_prefix: str, tmp_path
     with throwaway_postgres_database() as database_url:
         env = {
             "MODE": "CLOUD",
-            "PHAROS_ADMIN_TOKEN": "footprint",
+            "PHAROS_ADMIN_TOKEN": "footprint-probe-token",
             "REDIS_URL": REDIS_URL,
             "REDIS_KEY_PREFIX": key_prefix,
             "NEON_DATABASE_URL": database_url,

@@ -1,5 +1,8 @@
 """FastAPI dependencies, each an `Annotated` alias: one per client, the repository a request names, and
-the admin token check. The clients live in `app.state.services` (`app.services`), built in the lifespan."""
+the admin token check. The clients live in `app.state.services` (`app.services`), built in the lifespan.
+
+Every dependency is `async def`: FastAPI runs a plain `def` dependency in its thread pool, and the hop
+there and back costs more than any of them does."""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from fastapi import Depends, HTTPException, Query, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from app.config import Settings
+from app.queue.async_backends import AsyncRedisBackend
 from app.queue.backends import RedisBackend
 from app.queue.control import QueueControl
 from app.queue.keys import Keys
@@ -23,43 +27,48 @@ from app.stores.vector_access import VectorStoreAccess
 log = logging.getLogger(__name__)
 
 
-def get_services(request: Request) -> Services:
+async def get_services(request: Request) -> Services:
     return request.app.state.services
 
 
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
-def get_backend(services: ServicesDep) -> RedisBackend:
+async def get_backend(services: ServicesDep) -> RedisBackend:
     return services.backend
 
 
-def get_keys(services: ServicesDep) -> Keys:
+async def get_async_backend(services: ServicesDep) -> AsyncRedisBackend:
+    return services.async_backend
+
+
+async def get_keys(services: ServicesDep) -> Keys:
     return services.keys
 
 
-def get_jobs(services: ServicesDep) -> JobQueue:
+async def get_jobs(services: ServicesDep) -> JobQueue:
     return services.jobs
 
 
-def get_control(services: ServicesDep) -> QueueControl:
+async def get_control(services: ServicesDep) -> QueueControl:
     return services.control
 
 
-def get_vectors(services: ServicesDep) -> VectorStoreAccess:
+async def get_vectors(services: ServicesDep) -> VectorStoreAccess:
     return services.vectors
 
 
-def get_metadata(services: ServicesDep) -> MetadataStore:
+async def get_metadata(services: ServicesDep) -> MetadataStore:
     return services.metadata
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 BackendDep = Annotated[RedisBackend, Depends(get_backend)]
+AsyncBackendDep = Annotated[AsyncRedisBackend, Depends(get_async_backend)]
 KeysDep = Annotated[Keys, Depends(get_keys)]
 JobsDep = Annotated[JobQueue, Depends(get_jobs)]
 ControlDep = Annotated[QueueControl, Depends(get_control)]
@@ -67,7 +76,7 @@ VectorsDep = Annotated[VectorStoreAccess, Depends(get_vectors)]
 MetadataDep = Annotated[MetadataStore, Depends(get_metadata)]
 
 
-def get_repository(
+async def get_repository(
     settings: SettingsDep,
     repo_url: Annotated[str, Query(description="github.com/owner/repo or https://…")],
 ) -> RepoRef:
@@ -80,13 +89,13 @@ RepositoryDep = Annotated[RepoRef, Depends(get_repository)]
 bearer = HTTPBearer(auto_error=False, description="PHAROS_ADMIN_TOKEN")
 
 
-def require_admin(
+async def require_admin(
     request: Request,
-    settings: SettingsDep,
+    services: ServicesDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> None:
     """Let the request through only with the admin bearer token (compared in constant time)."""
-    expected = settings.admin_token.encode()
+    expected = services.settings.admin_token.encode()
     given = credentials.credentials.encode() if credentials else b""
     if expected and secrets.compare_digest(given, expected):
         return

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Literal
 
+from fastapi import Response
 from pydantic import BaseModel, Field
 
 from app.jobs import HistoryRecord, Job, Stage
+
+
+def model_response(model: BaseModel, status_code: int = 200) -> Response:
+    """`model` as a JSON response, serialised once by pydantic; the route's `response_model` documents it.
+
+    Returning the model itself would have FastAPI validate it again against `response_model` first.
+    """
+    return Response(model.model_dump_json(), status_code=status_code, media_type="application/json")
 
 
 class ErrorResponse(BaseModel):
@@ -114,11 +123,26 @@ class Health(BaseModel):
     dependencies: dict[str, DependencyState]
 
 
+class EvidencePublic(BaseModel):
+    """Why a file ranks where it does, against the query file."""
+
+    imports_it: bool = Field(description="the query file imports this file")
+    imported_by_it: bool = Field(description="this file imports the query file")
+    shared_neighbours: int = Field(description="files both import or are imported by")
+    shared_examples: list[str] = Field(description="up to three of them")
+    changed_together: int = Field(description="commits of the history read at ingest that changed both")
+    last_changed_together: date | None = Field(description="the latest of those commits")
+    same_folder: bool
+    name_words: list[str] = Field(description="words both file names share (test_cart.py ~ cart.py)")
+    cosine: float | None = Field(description="cosine of the two Node2Vec vectors; null when one is missing")
+
+
 class SimilarFilePublic(BaseModel):
     repo_url: str
     path: str
     language: str
-    score: float = Field(description="Cosine similarity, -1 to 1")
+    score: float = Field(description="The blended score (app.search.ranking): higher is more similar")
+    evidence: EvidencePublic
 
 
 class SimilarFiles(BaseModel):

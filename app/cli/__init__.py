@@ -4,6 +4,8 @@ graph PATH [--json | --dot] [--focus FILE --depth N] [--collapse DEPTH] [--inclu
            [--fail-on-cycles]  the file dependency graph of a checkout: a summary, JSON or DOT
 serve [--host H --port P]     run the API (in MODE=LOCAL with the worker in the same process)
 ingest REPO [--json]          MODE=LOCAL: ingest a repository (path or URL) now and show what came out
+similar REPO FILE… [--k N] [--json]
+                              the files most like each FILE of an ingested repository, with the evidence
 embed GRAPH.json --out VECTORS.npy [--device cpu|cuda] [--seed N]
                               Node2Vec vectors of a dependency graph (as `graph --json` prints it), one
                               float32 row per entry of `files`, in that order
@@ -21,10 +23,10 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
-from app.cli import cancel, embed, graph, ingest, jobs, requeue, serve, status
+from app.cli import cancel, embed, graph, ingest, jobs, requeue, serve, similar, status
 from app.printable import escape_log_records
 
-COMMANDS = (graph, serve, ingest, embed, status, jobs, requeue, cancel)
+COMMANDS = (graph, serve, ingest, similar, embed, status, jobs, requeue, cancel)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -18,17 +18,22 @@ Two choices are ours, made because the graph reads sources rather than running t
 
 from __future__ import annotations
 
-import functools
+import itertools
 import re
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 # `source` and `typescript` point at TypeScript sources in many monorepos; `module-sync` is Node's
 # condition for ES modules that `require()` can load (Node 22.10+).
 CONDITIONS = frozenset(
     {"source", "typescript", "types", "import", "require", "module-sync", "module", "node", "default"}
 )
-# Conditions nested deeper than this are not followed (a hostile package.json can nest thousands).
+# Conditions nested deeper than this are not followed (a hostile package.json can nest thousands), and
+# only this many keys of one object, or entries of one array, are looked at: every import walks them,
+# and a 1 MB package.json can hold 50,000 (real ones hold tens).
 MAX_DEPTH = 32
+MAX_ENTRIES = 1000
 _INVALID_SEGMENTS = frozenset({"", ".", "..", "node_modules"})
 _SEPARATORS = re.compile(r"[/\\]")
 
@@ -73,21 +78,45 @@ def _resolve_map(key: str, mapping: Mapping, locate: Locate, *, is_imports: bool
     """PACKAGE_IMPORTS_EXPORTS_RESOLVE, plus the legacy folder keys ending in `/`."""
     if key in mapping and "*" not in key:
         return _resolve_target(mapping[key], None, locate, is_imports, 0)
-    for pattern in sorted(_expansion_keys(mapping), key=functools.cmp_to_key(pattern_key_compare)):
-        base, trailer = pattern.split("*")
-        fits = not trailer or (key.endswith(trailer) and len(key) >= len(pattern))
-        if key.startswith(base) and key != base and fits:
+    table = _table_of(mapping)
+    for pattern, base, trailer in table.patterns:
+        if key.startswith(base) and key != base and key.endswith(trailer) and len(key) >= len(pattern):
             match = key[len(base) : len(key) - len(trailer)]
             return _resolve_target(mapping[pattern], match, locate, is_imports, 0)
-    folders = [name for name in mapping if isinstance(name, str) and name.endswith("/") and "*" not in name]
-    for folder in sorted(folders, key=len, reverse=True):
+    for folder in table.folders:
         if key.startswith(folder):
             return _resolve_folder(mapping[folder], key[len(folder) :], locate, is_imports)
     return None
 
 
-def _expansion_keys(mapping: Mapping) -> list[str]:
-    return [key for key in mapping if isinstance(key, str) and key.count("*") == 1]
+@dataclass(frozen=True, slots=True)
+class _PatternTable:
+    """A map's `*` keys (with the text before and after the `*`) most specific first, and its folder keys
+    longest first: worked out once per map, since every import of the package walks them."""
+
+    mapping: Mapping
+    patterns: tuple[tuple[str, str, str], ...]
+    folders: tuple[str, ...]
+
+
+# Tables by the id of their map; each holds its map, so no other object can take that id while cached.
+_TABLES: OrderedDict[int, _PatternTable] = OrderedDict()
+_CACHED_TABLES = 64
+
+
+def _table_of(mapping: Mapping) -> _PatternTable:
+    table = _TABLES.get(id(mapping))
+    if table is None or table.mapping is not mapping:
+        keys = [key for key in itertools.islice(mapping, MAX_ENTRIES) if isinstance(key, str)]
+        stars = sorted(
+            (key for key in keys if key.count("*") == 1), key=lambda key: (-key.index("*"), -len(key))
+        )
+        folders = sorted((key for key in keys if key.endswith("/") and "*" not in key), key=len, reverse=True)
+        patterns = tuple((key, key[: key.index("*")], key[key.index("*") + 1 :]) for key in stars)
+        table = _TABLES[id(mapping)] = _PatternTable(mapping, patterns, tuple(folders))
+        if len(_TABLES) > _CACHED_TABLES:
+            _TABLES.popitem(last=False)
+    return table
 
 
 def pattern_key_compare(key_a: str, key_b: str) -> int:
@@ -126,14 +155,14 @@ def _resolve_target(
             target += "*"
         return _resolve_string(target, match, locate, is_imports)
     if isinstance(target, dict):
-        for condition, value in target.items():
+        for condition, value in itertools.islice(target.items(), MAX_ENTRIES):
             if condition in CONDITIONS:
                 outcome = _resolve_target(value, match, locate, is_imports, depth + 1, folder=folder)
                 if outcome is not UNDEFINED:
                     return outcome
         return UNDEFINED
     if isinstance(target, list):
-        for value in target:
+        for value in target[:MAX_ENTRIES]:
             if value is None:
                 return None
             outcome = _resolve_target(value, match, locate, is_imports, depth + 1, folder=folder)

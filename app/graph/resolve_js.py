@@ -11,6 +11,7 @@ edge. Only files inside the clone are ever read, and only through the safe reade
 
 from __future__ import annotations
 
+import itertools
 import posixpath
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -32,6 +33,10 @@ TYPESCRIPT_FOR = {
 }
 TSCONFIG_NAMES = ("tsconfig.json", "jsconfig.json")
 MAX_EXTENDS_DEPTH = 16
+# Every bare import walks the patterns and tries each substitution: a hostile tsconfig.json must not make
+# that cost thousands per import (real ones hold tens).
+MAX_PATTERNS = 1000
+MAX_SUBSTITUTIONS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +194,7 @@ class JsResolver:
             options = document.get("compilerOptions")
             yield path, options if isinstance(options, dict) else {}
             parents = document.get("extends")
-            for parent in [parents] if isinstance(parents, str) else parents or []:
+            for parent in [parents] if isinstance(parents, str) else _as_list(parents):
                 target = self._config_path(posixpath.dirname(path), parent)
                 if target:
                     pending.append(target)
@@ -264,6 +269,11 @@ def _parse_json(text: str | None) -> object:
         return None
 
 
+def _as_list(value: object) -> list:
+    """A list field of a config, or nothing when it holds another type (`"extends": true`)."""
+    return value if isinstance(value, list) else []
+
+
 def _config_candidates(directory: str) -> list[str]:
     return [posixpath.join(directory, name) if directory else name for name in TSCONFIG_NAMES]
 
@@ -291,8 +301,8 @@ def _directories_of(files: Iterable[str]) -> set[str]:
 def _order_patterns(paths: dict) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """Exact patterns first, then by longest prefix before the `*` (TypeScript's choice)."""
     entries = [
-        (pattern, tuple(item for item in targets if isinstance(item, str)))
-        for pattern, targets in paths.items()
+        (pattern, tuple(item for item in targets[:MAX_SUBSTITUTIONS] if isinstance(item, str)))
+        for pattern, targets in itertools.islice(paths.items(), MAX_PATTERNS)
         if isinstance(pattern, str) and isinstance(targets, list) and pattern.count("*") <= 1
     ]
 

@@ -50,7 +50,7 @@ class RedisBackend(Protocol):
     def close(self) -> None: ...
 
 
-def _redis_errors(where: str) -> ExceptionMap:
+def redis_errors(where: str) -> ExceptionMap:
     """redis-py's errors (and fakeredis's, which are the same classes) as the queue's."""
     return {
         (redis.ConnectionError, redis.TimeoutError, OSError): lambda exc: QueueUnavailable(
@@ -62,7 +62,7 @@ def _redis_errors(where: str) -> ExceptionMap:
     }
 
 
-def _upstash_errors(where: str) -> ExceptionMap:
+def upstash_errors(where: str) -> ExceptionMap:
     return {
         httpx.HTTPError: lambda exc: QueueUnavailable(
             f"Upstash REST at {where} is unreachable ({type(exc).__name__}: {one_line(exc, 200)})"
@@ -80,7 +80,11 @@ class RedisPyBackend:
     def __init__(self, client: redis.Redis, name: str = "redis") -> None:
         self._client = client
         self.name = name
-        self._errors = _redis_errors(_redis_location(client))
+        self._errors = redis_errors(redis_location(client))
+
+    @property
+    def client(self) -> redis.Redis:
+        return self._client
 
     def _call(self, operation: Callable[[], T]) -> T:
         with map_exceptions(self._errors):
@@ -127,7 +131,20 @@ class UpstashBackend:
 
     def __init__(self, client: UpstashRedis) -> None:
         self._client = client
-        self._errors = _upstash_errors(_host_of(client._url))
+        self._errors = upstash_errors(host_of(client._url))
+
+    @property
+    def url(self) -> str:
+        return self._client._url
+
+    @property
+    def token(self) -> str:
+        return self._client._headers["Authorization"].removeprefix("Bearer ")
+
+    @property
+    def timeout_s(self) -> float:
+        """The HTTP timeout `upstash_client` set (the SDK's own client has none)."""
+        return self._client._http._client.timeout.read or 30.0
 
     def _mapped(self) -> AbstractContextManager[None]:
         return map_exceptions(self._errors)
@@ -178,7 +195,7 @@ class UpstashBackend:
         self._client.close()
 
 
-def _redis_location(client: redis.Redis) -> str:
+def redis_location(client: redis.Redis) -> str:
     """host:port/db of a redis-py client (no password); "in-process" for fakeredis."""
     options = client.connection_pool.connection_kwargs
     if "host" not in options:
@@ -186,7 +203,7 @@ def _redis_location(client: redis.Redis) -> str:
     return f"{options['host']}:{options.get('port', 6379)}/{options.get('db', 0)}"
 
 
-def _host_of(url: str) -> str:
+def host_of(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname)
 

@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from app.jobs import HistoryRecord, Stage
+from app.queue.async_backends import AsyncRedisBackend
 from app.queue.backends import RedisBackend
 from app.queue.keys import Keys
 from app.queue.scripts import READ_STATUS
@@ -109,8 +110,21 @@ class StatusView:
 
 def read_status(backend: RedisBackend, keys: Keys, now: float | None = None) -> StatusView:
     now = time.time() if now is None else now
+    return _status_view(backend.eval(READ_STATUS, *_status_command(keys, now)), now)
+
+
+async def aread_status(backend: AsyncRedisBackend, keys: Keys, now: float | None = None) -> StatusView:
+    """`read_status` on the asynchronous backend (the API's route)."""
+    now = time.time() if now is None else now
+    return _status_view(await backend.eval(READ_STATUS, *_status_command(keys, now)), now)
+
+
+def _status_command(keys: Keys, now: float) -> tuple[list[str], list[str]]:
     templates = [*Keys.template(keys.lease), *Keys.template(keys.worker)]
-    reply = backend.eval(READ_STATUS, [keys.status, keys.workers], [*templates, f"{now:.3f}"])
+    return [keys.status, keys.workers], [*templates, f"{now:.3f}"]
+
+
+def _status_view(reply: Sequence[Any], now: float) -> StatusView:
     stored = reply[0] or None
     workers = [_worker_view(entry, now) for entry in reply[1:]]
     any_alive = any(worker.alive for worker in workers)

@@ -54,6 +54,18 @@ class EdgeRecord:
 
 
 @dataclass(frozen=True)
+class CoChangeRecord:
+    """Files `a` < `b` changed together in `count` commits, the latest at `last`; `weight` counts the
+    commits with a half-life, so recent ones count more."""
+
+    a: str
+    b: str
+    count: int
+    last: datetime
+    weight: float
+
+
+@dataclass(frozen=True)
 class RepositorySummary:
     url: str
     last_commit: str | None
@@ -128,12 +140,13 @@ class MetadataStore:
         files: Sequence[FileRecord],
         edges: Sequence[EdgeRecord],
         *,
+        co_changes: Sequence[CoChangeRecord] = (),
         ingested_at: datetime | None = None,
     ) -> RepositorySummary:
-        """Replace the repository's files and edges and update its row, all in one transaction.
+        """Replace the repository's files, edges and co-change pairs and update its row, in one transaction.
 
         Raises ValueError, leaving the previous version intact, when a path is listed twice, an edge
-        is listed twice or an edge names a file that is not in `files`.
+        or pair is listed twice or names a file that is not in `files`.
         """
         when = ingested_at or self._clock()
         summary = RepositorySummary(repo_url, commit, when, len(files), len(edges))
@@ -144,10 +157,11 @@ class MetadataStore:
                     tables.repositories.c.id
                 )
             ).scalar_one()
-            for table in (tables.edges, tables.files):
+            for table in (tables.co_changes, tables.edges, tables.files):
                 connection.execute(delete(table).where(table.c.repository_id == repository_id))
             _insert_many(connection, tables.files, [_file_values(repository_id, file) for file in files])
             _insert_many(connection, tables.edges, [_edge_values(repository_id, edge) for edge in edges])
+            _insert_many(connection, tables.co_changes, [_pair_values(repository_id, p) for p in co_changes])
         return summary
 
     def delete_repository(self, repo_url: str) -> RepositorySummary:
@@ -158,7 +172,7 @@ class MetadataStore:
         self._ensure_schema()
         with self._database.transaction(write=True) as connection:
             row = _repository_row(connection, repo_url)
-            for table in (tables.edges, tables.files):
+            for table in (tables.co_changes, tables.edges, tables.files):
                 connection.execute(delete(table).where(table.c.repository_id == row.id))
             connection.execute(delete(tables.repositories).where(tables.repositories.c.id == row.id))
         return _summary(row)
@@ -201,6 +215,18 @@ class MetadataStore:
         with self._database.transaction(write=False) as connection:
             row = _repository_row(connection, repo_url)
             return RepositoryGraph(_summary(row), _files(connection, row.id), _edges(connection, row.id))
+
+    def get_co_changes(self, repo_url: str) -> list[CoChangeRecord]:
+        """The repository's co-change pairs from its last ingest, by (a, b)."""
+        self._ensure_schema()
+        with self._database.transaction(write=False) as connection:
+            pairs = tables.co_changes
+            rows = connection.execute(
+                select(pairs.c.a, pairs.c.b, pairs.c.count, pairs.c.last_changed_at, pairs.c.weight)
+                .where(pairs.c.repository_id == _repository_row(connection, repo_url).id)
+                .order_by(pairs.c.a, pairs.c.b)
+            )
+            return [CoChangeRecord(*row) for row in rows]
 
     def _ensure_schema(self) -> None:
         if self._schema_ready:
@@ -277,6 +303,17 @@ def _edge_values(repository_id: int, edge: EdgeRecord) -> dict[str, object]:
         "dst": edge.dst,
         "kind": edge.kind,
         "type_only": edge.type_only,
+    }
+
+
+def _pair_values(repository_id: int, pair: CoChangeRecord) -> dict[str, object]:
+    return {
+        "repository_id": repository_id,
+        "a": pair.a,
+        "b": pair.b,
+        "count": pair.count,
+        "last_changed_at": pair.last,
+        "weight": pair.weight,
     }
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     ForeignKey,
     ForeignKeyConstraint,
     Identity,
@@ -116,6 +117,21 @@ edges = Table(
     ForeignKeyConstraint(["repository_id", "src"], ["files.repository_id", "files.path"], ondelete="CASCADE"),
     ForeignKeyConstraint(["repository_id", "dst"], ["files.repository_id", "files.path"], ondelete="CASCADE"),
     Index("edges_by_dst", "repository_id", "dst"),
+)
+
+co_changes = Table(
+    "co_changes",
+    metadata,
+    # One row per pair of files that changed together in the history read at ingest, a < b.
+    Column("repository_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("a", Text, primary_key=True),
+    Column("b", Text, primary_key=True),
+    Column("count", Integer, nullable=False),
+    Column("last_changed_at", UtcDateTime, nullable=False),
+    Column("weight", Float, nullable=False),
+    ForeignKeyConstraint(["repository_id", "a"], ["files.repository_id", "files.path"], ondelete="CASCADE"),
+    ForeignKeyConstraint(["repository_id", "b"], ["files.repository_id", "files.path"], ondelete="CASCADE"),
+    Index("co_changes_by_b", "repository_id", "b"),
 )
 
 jobs = Table(

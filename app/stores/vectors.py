@@ -206,6 +206,21 @@ class VectorStore:
             )
         return [_similar_file(point) for point in response.points]
 
+    def repository_vectors(self, repo_url: str) -> dict[str, list[float]]:
+        """Every stored vector of one repository, by file path (what the similar-file ranking reads)."""
+        self._ensure_ready()
+        found: dict[str, list[float]] = {}
+        offset: models.ExtendedPointId | None = None
+        with self._unavailable_on_error("reading the vectors of a repository"), self._serial:
+            while True:
+                records, offset = self._client.scroll(
+                    COLLECTION_NAME, scroll_filter=models.Filter(must=[_repo_condition(repo_url)]),
+                    limit=_SCROLL_PAGE, offset=offset, with_payload=["file_path"], with_vectors=True,
+                )  # fmt: skip
+                found.update({str((r.payload or {}).get("file_path")): list(r.vector) for r in records})  # type: ignore[arg-type]
+                if offset is None:
+                    return found
+
     def ping(self) -> None:
         """One round trip to Qdrant (or the local folder); raises VectorStoreUnavailable."""
         with self._unavailable_on_error("answering"), self._serial:

@@ -95,6 +95,34 @@ def clone_repository(
     return ClonedRepo(dest, _head_commit(dest))
 
 
+def deepen_history(
+    cloned: ClonedRepo, source: str, *, days: int, timeout_s: float, max_bytes: int, allow_local: bool = False
+) -> bool:
+    """Fetch the commits of the last `days` into a depth-1 clone, without file contents where the server
+    can filter (`--filter=blob:none`), within the same time and size limits as the clone.
+
+    Returns whether history was fetched; a repository with no commit in the window, or a server that
+    refuses, leaves the depth-1 clone as it was (the ranking then has no co-change pairs).
+    """
+    if days <= 0 or cloned.commit is None:
+        return False
+    url, protocols = _checked_source(source, allow_local)
+    command = [
+        "git",
+        *_config_arguments(),
+        "-C",
+        str(cloned.path),
+        "fetch",
+        f"--shallow-since={days} days ago",
+    ]
+    command += ["--filter=blob:none", "--no-tags", "--quiet", "--", url, cloned.commit]
+    process = git.Git().execute(
+        command, as_process=True, env=_environment(protocols), universal_newlines=True, start_new_session=True
+    )
+    _watch(process.proc, cloned.path, timeout_s, max_bytes)
+    return process.proc.returncode == 0
+
+
 def _checked_source(source: str, allow_local: bool) -> tuple[str, str]:
     """The URL to hand to git and the transports it may use for it."""
     if not source or source.startswith("-") or "::" in source or any(ord(char) < 0x20 for char in source):

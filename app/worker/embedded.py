@@ -14,6 +14,7 @@ from app.embedding.device import detect_hardware
 from app.graphview.cycles import dependency_cycles
 from app.jobs import FileFailure, JobResult, Stage
 from app.queue.status import read_history
+from app.search.similar import load_repository, similar_files
 from app.services import Services, build_services
 from app.worker.job import JobContext, JobProcessor
 from app.worker.loop import Worker
@@ -129,11 +130,10 @@ def _summary(
     cycles = dependency_cycles(files, ((edge.src, edge.dst) for edge in graph.edges))
     in_degree = Counter(edge.dst for edge in graph.edges)
     hubs = [path for path, _ in in_degree.most_common(5)]
-    similar: dict[str, list[tuple[str, float]]] = {}
-    with services.vectors.session() as store:
-        for path in hubs:
-            hits = store.similar_files(repo_url, path, neighbours)
-            similar[path] = [(hit.path, round(hit.score, 3)) for hit in hits]
+    # The same ranking as the API, the dashboard and `app.cli similar`.
+    stored = load_repository(services.metadata, services.vectors, repo_url)
+    ranked = similar_files(stored.index, hubs, neighbours)
+    similar = {path: [(hit.path, round(hit.score, 3)) for hit in hits] for path, hits in ranked.items()}
     languages = Counter(item.language for item in graph.files)
     failures = built.failures if built else result.failures
     return {
@@ -182,7 +182,7 @@ def summary_text(summary: dict[str, Any], listed: int = 10) -> str:
         lines += [f"    {item}" for item in items[:listed]]
         if total > listed:
             lines.append(f"    … and {total - listed} more (--json lists them all)")
-    lines.append("  most imported files and their structural neighbours:")
+    lines.append("  most imported files and their most similar files (python -m app.cli similar):")
     for path, importers in summary["hubs"].items():
         lines.append(f"    {path}  (imported by {importers})")
         lines += [f"        {score:+.3f}  {neighbour}" for neighbour, score in summary["similar"][path]]

@@ -13,18 +13,22 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from app.config import Settings
-from app.errors import NothingToIndex, StoreUnavailable, TrainingError, UploadError
+from app.errors import CloneError, NothingToIndex, StoreUnavailable, TrainingError, UploadError
 from app.graph.build import DependencyGraph, build_graph
 from app.jobs import LISTED_FAILURES, HistoryRecord, JobResult, Stage
+from app.repo_url import RepoRef
+from app.search.history import ChangeSet, PairHistory, co_changes
 from app.services import Services
-from app.stores.metadata import EdgeRecord, FileRecord, MetadataStore
+from app.stores.metadata import CoChangeRecord, EdgeRecord, FileRecord, MetadataStore
 from app.stores.vector_access import VectorStoreAccess
 from app.stores.vectors import FileVector
-from app.worker.clone import clone_repository
+from app.worker.clone import ClonedRepo, clone_repository, deepen_history
+from app.worker.history import read_changes
 from app.worker.job import JobContext
 from app.worker.workspace import job_workspace
 
@@ -78,6 +82,7 @@ class IngestJob:
                     max_bytes=self.settings.clone_max_bytes,
                     allow_local=repo.is_local and self.settings.local_repos_allowed,
                 )
+                changes = self._history(cloned, repo)
             with clock.stage(Stage.PARSING, context):
                 graph = build_graph(
                     cloned.path,
@@ -93,11 +98,13 @@ class IngestJob:
             run = self._train(graph, context)
         embeddings = run.vectors
         with clock.stage(Stage.UPLOADING, context):
-            points_deleted = self._store(repo.repo_url, commit, graph, embeddings, context)
+            pairs = co_changes(changes, set(graph.files))
+            points_deleted = self._store(repo.repo_url, commit, graph, embeddings, pairs, context)
         failures = graph.failures
         log.info(
-            "%s @ %s: %d files, %d edges, %d failures isolated",
+            "%s @ %s: %d files, %d edges, %d failures isolated, %d co-change pairs from %d commits",
             repo.repo_url, commit[:12] or "(empty)", len(graph.files), len(graph.edges), len(failures),
+            len(pairs), len(changes),
         )  # fmt: skip
         return JobResult(
             files_processed=len(graph.files),
@@ -111,6 +118,23 @@ class IngestJob:
             points_deleted=points_deleted,
             training_stopped=run.stopped,
         )
+
+    def _history(self, cloned: ClonedRepo, repo: RepoRef) -> list[ChangeSet]:
+        """The commits of the last HISTORY_DAYS with the files each changed; none when it is 0 or fails."""
+        settings = self.settings
+        if settings.history_days <= 0 or cloned.commit is None:
+            return []
+        try:
+            deepen_history(
+                cloned, repo.clone_source, days=settings.history_days, timeout_s=settings.clone_timeout_seconds,
+                max_bytes=settings.clone_max_bytes, allow_local=repo.is_local and settings.local_repos_allowed,
+            )  # fmt: skip
+            return read_changes(cloned.path, max_commits=settings.history_max_commits,
+                                timeout_s=settings.clone_timeout_seconds)  # fmt: skip
+        except CloneError as exc:
+            # Similar files still rank by structure; the job should not fail for want of history.
+            log.warning("%s: no co-change history (%s)", repo.repo_url, exc)
+            return []
 
     def _train(self, graph: DependencyGraph, context: JobContext) -> TrainingRun:
         """The graph's vectors within MAX_TRAINING_SECONDS: a run that reaches it keeps what it trained (a
@@ -136,7 +160,13 @@ class IngestJob:
             raise TrainingError(f"training failed: {exc}") from exc
 
     def _store(
-        self, repo_url: str, commit: str, graph: DependencyGraph, embeddings: Any, context: JobContext
+        self,
+        repo_url: str,
+        commit: str,
+        graph: DependencyGraph,
+        embeddings: Any,
+        pairs: list[PairHistory],
+        context: JobContext,
     ) -> int:
         rows = embeddings.numpy()
         points = [
@@ -152,7 +182,8 @@ class IngestJob:
             with self.vectors.session() as store:
                 upload = store.replace_repository(repo_url, commit, points)
             context.report(Stage.UPLOADING, 0.7)
-            self.metadata.record_ingest(repo_url, commit or None, files, edges)
+            records = [CoChangeRecord(p.a, p.b, p.count, _utc(p.last), p.weight) for p in pairs]
+            self.metadata.record_ingest(repo_url, commit or None, files, edges, co_changes=records)
         except StoreUnavailable as exc:
             raise UploadError(f"Storing the results failed: {exc}") from exc
         return upload.deleted
@@ -174,6 +205,10 @@ def _require_sources(graph: DependencyGraph) -> None:
         first = graph.skipped[0]
         message += f" ({len(graph.skipped)} paths skipped, e.g. {first.path}: {first.reason})"
     raise NothingToIndex(message)
+
+
+def _utc(seconds: int) -> datetime:
+    return datetime.fromtimestamp(seconds, UTC)
 
 
 def _fraction(context: JobContext, stage: Stage) -> Callable[[int, int], None]:

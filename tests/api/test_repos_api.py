@@ -82,13 +82,20 @@ def test_similar_files_best_first_within_the_repository(client: TestClient) -> N
     assert [hit["path"] for hit in body["results"]] == ["app/checkout.py", "app/payment.py"]
     assert body["results"][0]["score"] > body["results"][1]["score"]
     assert all(hit["repo_url"] == REPO for hit in body["results"])
+    checkout, payment = (hit["evidence"] for hit in body["results"])
+    assert (checkout["imports_it"], checkout["imported_by_it"]) == (True, False)
+    assert (payment["imports_it"], payment["imported_by_it"]) == (False, True)
+    assert checkout["same_folder"] and checkout["shared_neighbours"] == 1
+    assert checkout["shared_examples"] == ["app/payment.py"]
+    assert checkout["changed_together"] == 0 and checkout["last_changed_together"] is None
+    assert checkout["cosine"] == pytest.approx(1 / (1 + 0.2**2) ** 0.5, abs=1e-4)
 
 
-def test_similar_files_across_repositories_on_request(client: TestClient) -> None:
+def test_similar_files_across_repositories_are_refused_with_the_reason(client: TestClient) -> None:
     params = {"repo_url": REPO, "path": "app/cart.py", "k": 10, "scope": "all"}
-    hits = client.get("/api/v1/search/similar", params=params).json()["results"]
-    assert {hit["repo_url"] for hit in hits} == {REPO, OTHER}
-    assert "app/cart.py" not in [hit["path"] for hit in hits if hit["repo_url"] == REPO]
+    response = client.get("/api/v1/search/similar", params=params)
+    assert response.status_code == 400
+    assert "unrelated" in response.json()["detail"]
 
 
 @pytest.mark.parametrize(
@@ -184,6 +191,7 @@ def test_local_folder_held_by_the_worker_is_503_vector_store_busy(
 ) -> None:
     settings = cloud_settings(key_prefix, data_dir=tmp_path)
     services = build_services(settings, make_backend("memory"))
+    services.metadata.record_ingest(REPO, "c1", [FileRecord("a.py", "python", 1, "ok")], [])
     with services.vectors.session() as store:
         store.replace_repository(REPO, "c1", [FileVector("a.py", "python", basis(1))])
     context = multiprocessing.get_context("spawn")

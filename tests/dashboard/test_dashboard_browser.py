@@ -126,6 +126,15 @@ def test_operate_the_system_from_the_page(page, server: LocalServer, artifacts: 
     page.get_by_role("button", name="Find similar files").click()
     expect(page.locator("#similar-summary")).to_contain_text("files most like shop/pricing/money.py")
     expect(page.locator("#similar-table tbody tr")).to_have_count(10)
+    # The page shows the API's ranking, in its order, with the evidence of each hit in words.
+    with server.client() as client:
+        params = {"repo_url": str(repo), "path": "shop/pricing/money.py", "k": 10}
+        ranked = client.get("/api/v1/search/similar", params=params).json()["results"]
+    assert page.locator("#similar-table tbody td.repo").all_inner_texts() == [hit["path"] for hit in ranked]
+    tax = page.locator("#similar-table tbody tr", has_text="shop/pricing/tax.py")
+    expect(tax).to_contain_text("it imports the file")
+    expect(tax).to_contain_text("same folder")
+    expect(tax).not_to_contain_text("changed together")  # one commit added every file: no co-change
     page.locator("#similar-title").scroll_into_view_if_needed()
     page.screenshot(path=artifacts / "03-similar.png", full_page=True)
 

@@ -58,6 +58,9 @@ def build_inside(root: Path) -> object:
     outside = str(root.parent / "outside")
     assert not [path for path in opened if os.path.realpath(path).startswith(outside)]
     json.dumps(graph.as_dict()).encode("utf-8")  # everything in it can be stored and sent
+    # Isolation would hide a resolver or scanner that raises: none may, on any input.
+    raised = [item for item in graph.failures if item.step == "resolve" or "failed:" in item.reason]
+    assert not raised
     return graph
 
 
@@ -73,18 +76,46 @@ config_strings = st.sampled_from(
     ["./a.js", "./src/*", "*", "#x", "#*", "./", ".", "..", "../outside/tsconfig.json", "/etc/passwd",
      "./tsconfig.json", "./base", "src", "./node_modules/x", "lib/*", "packages/*", "!packages/x", "**"]
 )  # fmt: skip
+CONDITION_NAMES = ["import", "require", "default", "types", "node", "module-sync", "browser", "source"]
 config_values = st.recursive(
     st.none() | st.booleans() | st.integers() | config_strings,
     lambda children: (
         st.lists(children, max_size=4)
-        | st.dictionaries(
-            config_strings | st.sampled_from(["import", "default", "types", "node"]), children, max_size=4
-        )
+        | st.dictionaries(st.sampled_from(CONDITION_NAMES), children, min_size=1, max_size=4)
+        | st.dictionaries(config_strings, children, max_size=3)
     ),
     max_leaves=20,
 )
+# The maps themselves: keys the sources below import, patterns, folders, hostile keys.
+import_maps = st.dictionaries(
+    st.sampled_from(["#x", "#*", "#x/*", "#", "#/x", "#x/", "x", ""]), config_values, min_size=1, max_size=4
+)
+export_maps = config_values | st.dictionaries(
+    st.sampled_from([".", "./sub", "./*", "./", "./sub/", "import", "*"]), config_values, max_size=4
+)
+
+
+def as_json5(value: object) -> st.SearchStrategy[str]:
+    """The value as JSON, or as JSON5 a person writes: comments, trailing commas, single quotes, bare keys."""
+    text = json.dumps(value)
+    return st.sampled_from(
+        [
+            text,
+            "// written by hand\n" + text + "\n",
+            text.replace('{"', '{ /* c */ "').replace("}", ",}") if text.endswith("}") else text,
+            text.replace('"', "'"),
+            "\ufeff" + text,
+            text[: len(text) // 2],  # cut short
+        ]
+    )
+
+
+json5_text = st.text(max_size=60) | st.sampled_from(
+    ["{a: 1, b: [Infinity, NaN, 0x1F, +1, .5,],}", "{'x': 'y'}"]
+)
+
 SOURCES = {
-    "src/a.ts": "import x from '#x';\nimport y from 'lib/b';\nimport z from '@scope/pkg/sub';\nrequire('pkg');\n",
+    "src/a.ts": "import x from '#x';\nimport w from '#x/y';\nimport y from 'lib/b';\nimport z from '@scope/pkg/sub';\nrequire('pkg');\n",
     "src/b.js": "export * from '#*';\nimport('./a.js');\n",
     "lib/b.ts": "",
     "packages/pkg/index.js": "require('#x');\n",
@@ -97,27 +128,30 @@ SOURCES = {
     | st.fixed_dictionaries(
         {},
         optional={
-            "imports": config_values,
-            "exports": config_values,
-            "workspaces": config_values,
+            "imports": import_maps | config_values,
+            "exports": export_maps,
+            "workspaces": config_values | st.just(["packages/*"]),
             "main": config_values,
         },
     ),
+    data=st.data(),
     package_manifest=json_values
     | st.fixed_dictionaries(
         {},
         optional={
             "name": st.sampled_from(["pkg", "@scope/pkg", ""]) | json_values,
-            "exports": config_values,
-            "imports": config_values,
+            "exports": export_maps,
+            "imports": import_maps | config_values,
             "main": config_values,
         },
     ),
 )
-def test_property_5_any_package_json_is_tolerated(root_manifest: object, package_manifest: object) -> None:
+def test_property_5_any_package_json_is_tolerated(
+    root_manifest: object, package_manifest: object, data: st.DataObject
+) -> None:
     files = {
         **SOURCES,
-        "package.json": json.dumps(root_manifest),
+        "package.json": data.draw(as_json5(root_manifest) | json5_text),
         "packages/pkg/package.json": json.dumps(package_manifest),
     }
     with checkout(files) as root:
@@ -128,7 +162,7 @@ def test_property_5_any_package_json_is_tolerated(root_manifest: object, package
 tsconfig_documents = st.fixed_dictionaries(
     {},
     optional={
-        "extends": config_values | st.lists(config_strings, max_size=3),
+        "extends": config_values | st.lists(config_strings, max_size=3) | json_values,
         "compilerOptions": json_values
         | st.fixed_dictionaries({}, optional={"paths": config_values, "baseUrl": config_values}),
     },
@@ -143,17 +177,18 @@ tsconfig_documents = st.fixed_dictionaries(
     text=st.sampled_from(
         ["", "{", "// only a comment", "{'a': 1,}", "[1, 2]", "\ufeff{}", "{" * 40 + "}" * 40]
     ),
+    data=st.data(),
 )
 def test_property_5_any_tsconfig_chain_is_tolerated(
-    root: object, nested: object, base: object, text: str
+    root: object, nested: object, base: object, text: str, data: st.DataObject
 ) -> None:
     """Extends chains with cycles (a config extending itself or its child), arrays, absolute and outside paths."""
     outside = "../outside/tsconfig.json"
     files = {
         **SOURCES,
-        "tsconfig.json": json.dumps(root),
-        "src/tsconfig.json": json.dumps(nested),
-        "base.json": json.dumps(base),
+        "tsconfig.json": data.draw(as_json5(root)),
+        "src/tsconfig.json": data.draw(as_json5(nested)),
+        "base.json": data.draw(as_json5(base) | json5_text),
         "broken/tsconfig.json": text,
         "broken/c.ts": "import a from 'src/a';\n",
         "cycle/tsconfig.json": json.dumps({"extends": ["./tsconfig.json", "../src/tsconfig.json", outside]}),
@@ -178,7 +213,7 @@ yaml_documents = st.recursive(
 )
 
 
-@FUZZ
+@settings(FUZZ, max_examples=30)  # three documents per example
 @given(
     document=yaml_documents,
     raw=st.text(max_size=200),

@@ -95,3 +95,19 @@ def test_syntax_errors_are_reported_and_imports_kept() -> None:
     imports, errors, _ = JsScanner(Language.TYPESCRIPT).scan(b"import a from './a';\nconst = = ;\n")
     assert [item.specifier for item in imports] == ["./a"]
     assert errors and "line 2" in errors[0]
+
+
+def test_calls_are_found_at_any_depth() -> None:
+    """25,000 nested functions, a require() opening each and an import() at the bottom: all found."""
+    depth = 25_000
+    source = "".join(f"function f{n}() {{ require('./m{n % 7}');\n" for n in range(depth))
+    source += "import('./deepest');\n" + "}\n" * depth
+    scan = JsScanner(Language.JAVASCRIPT).scan(source.encode())
+    kinds = [item.kind for item in scan.imports]
+    assert (kinds.count("require"), kinds.count("dynamic-import")) == (depth, 1)
+    assert scan.imports[-1].specifier == "./deepest" and not scan.errors and not scan.stopped
+
+
+def test_look_alike_calls_are_not_imports() -> None:
+    source = "$require('./a'); obj.require('./b'); _import('./c'); require(name); import(`./${x}`);\n"
+    assert found(source, Language.JAVASCRIPT) == set()

@@ -12,7 +12,7 @@ from support.generated_repos import write_tree
 
 from app.graph.build import build_graph
 from app.graph.discover import discover_sources
-from app.graph.package_map import pattern_key_compare, resolve_exports, resolve_imports
+from app.graph.package_map import _table_of, pattern_key_compare, resolve_exports, resolve_imports
 from app.graph.resolve_js import JsResolver
 
 FILES = {"./a.js", "./b.js", "./src/x.js", "./src/deep/y.js", "./lib/z.js", "./feat/f.js", "./i.d.ts"}
@@ -68,8 +68,10 @@ def test_patterns_most_specific_first_with_trailers() -> None:
     assert resolve_imports(imports, "#src/x.js", locate) == "./lib/z.js"  # same base, longer key
     assert resolve_imports(imports, "#src/private/a", locate) is None
     assert resolve_imports(imports, "#f", locate) == "./feat/f.js"
-    keys = sorted(["#*", "#src/*", "#src/*.js", "#src/deep/*"], key=functools.cmp_to_key(pattern_key_compare))
-    assert keys == ["#src/deep/*", "#src/*.js", "#src/*", "#*"]
+    keys = ["#*", "#src/*", "#src/*.js", "#src/deep/*", "#a*b", "#ab*"]
+    ordered = [pattern for pattern, _, _ in _table_of(dict.fromkeys(keys)).patterns]
+    assert ordered == sorted(keys, key=functools.cmp_to_key(pattern_key_compare))
+    assert ordered == ["#src/deep/*", "#src/*.js", "#src/*", "#ab*", "#a*b", "#*"]
 
 
 def test_trailing_slash_folder_mappings() -> None:

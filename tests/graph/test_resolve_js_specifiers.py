@@ -123,3 +123,18 @@ def test_broken_or_hostile_configs_are_ignored(tmp_path: Path) -> None:
     resolver = JsResolver(root, discover_sources(root).all_files)
     assert resolver.resolve("a.ts", "x") is None
     assert resolver.resolve("a.ts", "./linked.json") is None
+
+
+def test_config_fields_of_any_json_type_are_ignored(tmp_path: Path) -> None:
+    """`"extends": true` once raised TypeError; every field of every type must simply not apply."""
+    for index, value in enumerate([True, False, 0, 1.5, None, "", [], {}, [True, None, 3], {"a": 1}]):
+        config = {"extends": value, "compilerOptions": {"paths": value, "baseUrl": value}}
+        manifest = {"imports": value, "exports": value, "main": value, "name": value, "workspaces": value}
+        root = tmp_path / str(index)
+        resolver = resolver_for(
+            root,
+            {"tsconfig.json": json.dumps(config), "package.json": json.dumps(manifest), "src/a.ts": ""},
+        )
+        for specifier in ("x", "#x", "./a", "src/a"):
+            resolver.resolve("src/b.ts", specifier)
+        assert resolver.resolve("src/b.ts", "./a") == "src/a.ts"

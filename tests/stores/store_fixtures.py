@@ -85,7 +85,7 @@ def _empty_tables(url: str) -> None:
     connection = psycopg2.connect(url)
     try:
         with connection, connection.cursor() as cursor:
-            cursor.execute("TRUNCATE repositories, files, edges, jobs")
+            cursor.execute("TRUNCATE repositories, files, edges, co_changes, jobs")
     finally:
         connection.close()
 

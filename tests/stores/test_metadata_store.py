@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 
 from app.errors import JobNotFound, MetadataUnavailable, NotFound, UnknownRepository
 from app.jobs import HistoryRecord
-from app.stores.metadata import EdgeRecord, FileRecord, MetadataStore, RepositorySummary
+from app.stores.metadata import CoChangeRecord, EdgeRecord, FileRecord, MetadataStore, RepositorySummary
 
 pytest_plugins = ["store_fixtures"]
 
@@ -61,6 +61,27 @@ def test_record_ingest_then_read_it_back(metadata_store: MetadataStore) -> None:
     assert graph.repository == summary
     assert graph.files == sorted(FILES, key=lambda file: file.path)
     assert graph.edges == sorted(EDGES, key=lambda edge: (edge.src, edge.dst, edge.kind))
+
+
+def test_co_change_pairs_are_replaced_with_the_ingest_and_deleted_with_the_repository(
+    metadata_store: MetadataStore,
+) -> None:
+    pairs = [
+        CoChangeRecord("pkg/a.py", "pkg/b.py", 3, WHEN, 2.5),
+        CoChangeRecord("pkg/__init__.py", "pkg/a.py", 1, WHEN, 0.5),
+    ]
+    metadata_store.record_ingest(REPO, "c1", FILES, EDGES, co_changes=pairs)
+    assert metadata_store.get_co_changes(REPO) == sorted(pairs, key=lambda pair: (pair.a, pair.b))
+    metadata_store.record_ingest(REPO, "c2", FILES, EDGES, co_changes=pairs[:1])
+    assert metadata_store.get_co_changes(REPO) == pairs[:1]
+    with pytest.raises(ValueError):  # a pair naming a file the ingest does not hold
+        metadata_store.record_ingest(
+            REPO, "c3", FILES, EDGES, co_changes=[CoChangeRecord("pkg/a.py", "x.py", 1, WHEN, 1.0)]
+        )
+    assert metadata_store.get_co_changes(REPO) == pairs[:1]
+    metadata_store.delete_repository(REPO)
+    with pytest.raises(UnknownRepository):
+        metadata_store.get_co_changes(REPO)
 
 
 def test_ingest_time_comes_from_the_clock_and_keeps_its_zone(make_metadata_store: Callable) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -28,3 +29,14 @@ def make_git_repo(root: Path, files: dict[str, str | bytes]) -> Path:
         subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
         subprocess.run(["git", *GIT_IDENTITY, "-C", str(root), "commit", "-q", "-m", "test"], check=True)
     return root
+
+
+def commit_changes(
+    root: Path, files: dict[str, str], message: str = "change", when: str | None = None
+) -> None:
+    """One more commit that writes `files` (dated `when`, git's date format, when given)."""
+    write_tree(root, files)
+    subprocess.run(["git", "-C", str(root), "add", "-A"], check=True)
+    dates = {"GIT_AUTHOR_DATE": when, "GIT_COMMITTER_DATE": when} if when else {}
+    subprocess.run(["git", *GIT_IDENTITY, "-C", str(root), "commit", "-q", "-m", message],
+                   check=True, env={**os.environ, **dates})  # fmt: skip

@@ -6,11 +6,12 @@ its actions send the admin token the operator typed into it.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI
 from fastapi.responses import FileResponse
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 ASSETS_DIR = Path(__file__).resolve().parents[1] / "static"
 ASSETS_URL = "/dashboard"
@@ -35,13 +36,29 @@ def read_dashboard() -> FileResponse:
     )
 
 
+class ContentSecurityPolicy:
+    """Adds each page's policy to its response; every other request passes through untouched.
+
+    A plain ASGI middleware: `@app.middleware("http")` would run every API call in a task and a stream of
+    its own (measured in bench/README.md, "API under load").
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        policy = _POLICIES.get(scope["path"]) if scope["type"] == "http" else None
+        if policy is None:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_policy(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)["Content-Security-Policy"] = policy
+            await send(message)
+
+        await self.app(scope, receive, send_with_policy)
+
+
 def install_content_security_policy(app: FastAPI) -> None:
-    @app.middleware("http")
-    async def content_security_policy(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        response = await call_next(request)
-        policy = _POLICIES.get(request.url.path)
-        if policy:
-            response.headers["Content-Security-Policy"] = policy
-        return response
+    app.add_middleware(ContentSecurityPolicy)

@@ -10,13 +10,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 from starlette.convertors import PathConvertor, register_url_convertor
 
-from app.api.deps import AdminDep, BackendDep, JobsDep, KeysDep, SettingsDep
+from app.api.deps import AdminDep, BackendDep, KeysDep, ServicesDep
 from app.api.errors import error_responses
-from app.api.schemas import IngestAccepted, IngestRequest, JobHistory, JobPublic, WorkerEntry, WorkerStatus
+from app.api.schemas import (
+    IngestAccepted,
+    IngestRequest,
+    JobHistory,
+    JobPublic,
+    WorkerEntry,
+    WorkerStatus,
+    model_response,
+)
 from app.config import Settings
-from app.queue.producer import JobQueue
-from app.queue.status import WorkerView, read_history, read_status
+from app.queue.status import StatusView, WorkerView, aread_status, read_history
 from app.repo_url import RepoRef
+from app.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -44,12 +52,10 @@ register_url_convertor("anypath", AnyPathConvertor())
     dependencies=[AdminDep],
     responses=INGEST_RESPONSES,
 )
-def create_ingest_job_from_body(
-    body: IngestRequest, settings: SettingsDep, jobs: JobsDep, response: Response
-) -> IngestAccepted:
+async def create_ingest_job_from_body(body: IngestRequest, services: ServicesDep) -> Response:
     """Queue a repository named in a JSON body: `{"repo_url": "github.com/owner/repo"}`, or in MODE=LOCAL
     `{"repo_url": "/home/me/checkout"}`."""
-    return _submit(settings.repo_policy.parse(body.repo_url), settings, jobs, response)
+    return await _submit(services.settings.repo_policy.parse(body.repo_url), services)
 
 
 @router.post(
@@ -59,12 +65,10 @@ def create_ingest_job_from_body(
     dependencies=[AdminDep],
     responses=INGEST_RESPONSES,
 )
-def create_ingest_job(
-    repo_url: str, settings: SettingsDep, jobs: JobsDep, response: Response
-) -> IngestAccepted:
+async def create_ingest_job(repo_url: str, services: ServicesDep) -> Response:
     """Queue a repository for the edge worker (`github.com/owner/repo` or `https://…`; in MODE=LOCAL also a
     folder: `ingest/home/me/checkout` is `/home/me/checkout`)."""
-    return _submit(_path_repository(repo_url, settings), settings, jobs, response)
+    return await _submit(_path_repository(repo_url, services.settings), services)
 
 
 def _path_repository(raw: str, settings: Settings) -> RepoRef:
@@ -82,20 +86,19 @@ def _is_folder(path: str) -> bool:
         return False
 
 
-def _submit(repo: RepoRef, settings: Settings, jobs: JobQueue, response: Response) -> IngestAccepted:
-    submission = jobs.submit(repo)
+async def _submit(repo: RepoRef, services: Services) -> Response:
+    submission = await services.jobs.asubmit(repo)
     if submission.created:
         log.info(
             "Job %s: %s queued (position %d)", submission.job_id, repo.repo_url, submission.queue_position
         )
-    else:
-        response.status_code = status.HTTP_200_OK
-    return IngestAccepted(
+    accepted = IngestAccepted(
         job_id=submission.job_id,
         queue_position=submission.queue_position,
         queue_size=submission.queue_size,
-        max_queue_size=settings.max_queue_size,
+        max_queue_size=services.settings.max_queue_size,
     )
+    return model_response(accepted, status.HTTP_202_ACCEPTED if submission.created else status.HTTP_200_OK)
 
 
 @router.get("/jobs/history", response_model=JobHistory, responses=error_responses(503))
@@ -107,16 +110,20 @@ def read_job_history(
 
 
 @router.get("/jobs/{job_id}", response_model=JobPublic, responses=error_responses(404, 503))
-def read_job(job_id: uuid.UUID, jobs: JobsDep) -> JobPublic:
+async def read_job(job_id: uuid.UUID, services: ServicesDep) -> Response:
     """One job's state, stage, progress, timestamps and error."""
-    return JobPublic.model_validate(jobs.get(str(job_id)).model_dump())
+    return model_response(JobPublic.model_validate((await services.jobs.aget(str(job_id))).model_dump()))
 
 
 @router.get("/worker/status", response_model=WorkerStatus, responses=error_responses(503))
-def read_worker_status(backend: BackendDep, keys: KeysDep) -> WorkerStatus:
+async def read_worker_status(services: ServicesDep) -> Response:
     """What the edge workers are doing; `Offline` when none has a fresh heartbeat. Workers whose heartbeat
     stopped are listed with `online: false` for ten minutes."""
-    view = read_status(backend, keys)
+    view = await aread_status(services.async_backend, services.keys)
+    return model_response(_worker_status(view))
+
+
+def _worker_status(view: StatusView) -> WorkerStatus:
     lead = view.lead
     return WorkerStatus(
         status=view.status,

@@ -1,4 +1,4 @@
-"""Search: the files whose structural embeddings lie nearest to a given file's."""
+"""Search: the files most like a given file, ranked by `app.search` with the evidence of each hit."""
 
 from __future__ import annotations
 
@@ -6,32 +6,49 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import RepositoryDep, VectorsDep
+from app.api.deps import MetadataDep, RepositoryDep, VectorsDep
 from app.api.errors import error_responses
-from app.api.schemas import SimilarFilePublic, SimilarFiles
+from app.api.schemas import EvidencePublic, SimilarFilePublic, SimilarFiles
+from app.errors import InvalidOption
+from app.search.similar import load_repository, similar_files
 
 router = APIRouter(prefix="/search", tags=["search"])
+
+CROSS_REPOSITORY_REFUSED = (
+    "scope=all is refused: each repository's vectors come from a model trained on that repository alone, "
+    "so their spaces are unrelated and a cosine across repositories measures nothing; search one "
+    "repository (scope=repository)"
+)
 
 
 @router.get("/similar", response_model=SimilarFiles, responses=error_responses(400, 404, 503))
 def read_similar_files(
     vectors: VectorsDep,
+    metadata: MetadataDep,
     repo: RepositoryDep,
     path: Annotated[str, Query(description="Repository-relative POSIX path of the file")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
     scope: Annotated[
-        Literal["repository", "all"], Query(description="search this repository or all")
+        Literal["repository", "all"], Query(description="only `repository`; `all` is refused with 400")
     ] = "repository",
 ) -> SimilarFiles:
-    """The k structurally nearest files (cosine similarity of their Node2Vec embeddings), best first."""
-    with vectors.session() as store:
-        hits = store.similar_files(repo.repo_url, path, k, all_repositories=scope == "all")
+    """The k files most like `path`: Node2Vec cosine, import neighbours, co-changes and folders blended."""
+    if scope == "all":
+        raise InvalidOption(CROSS_REPOSITORY_REFUSED)
+    stored = load_repository(metadata, vectors, repo.repo_url)
+    hits = similar_files(stored.index, [path], k)[path]
     return SimilarFiles(
         repo_url=repo.repo_url,
         path=path,
         scope=scope,
         results=[
-            SimilarFilePublic(repo_url=h.repo_url, path=h.path, language=h.language, score=h.score)
-            for h in hits
+            SimilarFilePublic(
+                repo_url=repo.repo_url,
+                path=hit.path,
+                language=stored.languages.get(hit.path, ""),
+                score=hit.score,
+                evidence=EvidencePublic.model_validate(hit.evidence.as_dict()),
+            )
+            for hit in hits
         ],
     )

@@ -350,13 +350,15 @@ async function fillFiles(repoUrl, list) {
 // ---- similar files ---------------------------------------------------------------------------------------
 
 const EVIDENCE_WORDS = {
-  imports: () => "imports",
-  imported_by: () => "imported by",
-  shared_neighbours: (n) => `${n} shared neighbour${n === 1 ? "" : "s"}`,
-  co_changes: (n) => `changed together ${n} time${n === 1 ? "" : "s"}`,
-  last_co_change: (value) => `last changed together ${new Date(value).toLocaleDateString()}`,
+  imports_it: () => "the file imports it",
+  imported_by_it: () => "it imports the file",
+  shared_neighbours: (n, evidence) => `${n} shared neighbour${n === 1 ? "" : "s"}: ${evidence.shared_examples.join(", ")}`,
+  shared_examples: () => null,
+  changed_together: (n, evidence) => `changed together ${n}×, last ${evidence.last_changed_together}`,
+  last_changed_together: () => null,
   same_folder: () => "same folder",
-  cosine: (value) => `structural cosine ${Number(value).toFixed(3)}`,
+  name_words: (words) => (words.length ? `name: ${words.join(", ")}` : null),
+  cosine: (value) => `cosine ${Number(value).toFixed(3)}`,
 };
 
 function evidenceChips(evidence) {
@@ -364,8 +366,8 @@ function evidenceChips(evidence) {
   const chips = [];
   for (const [name, value] of Object.entries(evidence)) {
     if (value === null || value === false || value === 0 || value === undefined) continue;
-    const words = EVIDENCE_WORDS[name] ? EVIDENCE_WORDS[name](value) : `${name.replaceAll("_", " ")}: ${value}`;
-    chips.push(el("li", { title: `${name} = ${JSON.stringify(value)}` }, words));
+    const words = EVIDENCE_WORDS[name] ? EVIDENCE_WORDS[name](value, evidence) : `${name.replaceAll("_", " ")}: ${value}`;
+    if (words) chips.push(el("li", { title: `${name} = ${JSON.stringify(value)}` }, words));
   }
   return chips.length ? el("ul", { class: "chips" }, chips) : "—";
 }
