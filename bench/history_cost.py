@@ -30,8 +30,8 @@ from app.config import load_settings
 from app.worker.embedded import ingest_now
 
 
-def one_job(source: Path, history_days: int, workdir: Path) -> tuple[float, float, int]:
-    """Total seconds, clone seconds and co-change pairs stored, for one ingest on fresh stores."""
+def one_job(source: Path, history_days: int, workdir: Path) -> tuple[float, float, float, int]:
+    """Total, clone and upload seconds and co-change pairs stored, for one ingest on fresh stores."""
     with tempfile.TemporaryDirectory(dir=workdir) as folder:
         settings = load_settings(mode="LOCAL", data_dir=Path(folder) / "data", workspace_dir=Path(folder) / "jobs",
                                  history_days=history_days)  # fmt: skip
@@ -45,7 +45,8 @@ def one_job(source: Path, history_days: int, workdir: Path) -> tuple[float, floa
         metadata = configured_metadata(settings)
         pairs = len(metadata.get_co_changes(summary["repo_url"]))
         metadata.close()
-        return total, summary["stage_seconds"]["cloning"], pairs
+        stages = summary["stage_seconds"]
+        return total, stages["cloning"], stages["uploading"], pairs
 
 
 def main() -> int:
@@ -72,14 +73,14 @@ def main() -> int:
             days = math.ceil((time.time() - head) / 86_400) + 365
             if spec == args.repos[0]:
                 one_job(source, 0, Path(workdir))  # warm-up: imports, torch's first run
-            runs: dict[int, list[tuple[float, float, int]]] = {0: [], days: []}
+            runs: dict[int, list[tuple[float, float, float, int]]] = {0: [], days: []}
             for _ in range(args.runs):
                 for setting in runs:
                     runs[setting].append(one_job(source, setting, Path(workdir)))
             off = [statistics.median(values) for values in zip(*runs[0], strict=True)]
             on = [statistics.median(values) for values in zip(*runs[days], strict=True)]
-            print(f"| {name} | {days} | {int(on[2])} | {off[0]:.1f} | {off[1]:.2f} | {on[0]:.1f} | {on[1]:.2f} "
-                  f"| {on[0] / off[0]:.3f} |", flush=True)  # fmt: skip
+            print(f"| {name} | {days} | {int(on[3])} | {off[0]:.2f} | {off[1]:.2f} | {off[2]:.2f} | {on[0]:.2f} "
+                  f"| {on[1]:.2f} | {on[2]:.2f} | {on[0] / off[0]:.3f} |", flush=True)  # fmt: skip
     print(f"load average after: {Path('/proc/loadavg').read_text().split()[:3]}")
     return 0
 

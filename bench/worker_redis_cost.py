@@ -19,6 +19,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -154,7 +155,7 @@ def run(args: argparse.Namespace) -> None:
 def pickup(samples: int) -> None:
     """Real (uncompressed) timings: how long a job waits before a worker in its active window starts it."""
     with private_redis() as url:
-        timing = WorkerTiming(active_window=1e9)
+        timing = replace(PRODUCTION, active_window=1e9)
         worker, _backend, queue = make_worker(url, timing, LEASE, idle_job)
         thread = threading.Thread(target=worker.run, daemon=True)
         thread.start()

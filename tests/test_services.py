@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,16 @@ def _closed_port() -> int:
         return probe.getsockname()[1]  # nothing listens there once the probe is closed
 
 
+def _async_queue(services: Services) -> None:
+    async def call() -> None:
+        try:
+            await services.async_backend.hgetall("x")
+        finally:
+            await services.async_backend.aclose()
+
+    asyncio.run(call())
+
+
 def _vectors(services: Services) -> None:
     with services.vectors.session() as store:
         store.ping()
@@ -31,6 +42,10 @@ CASES: dict[str, tuple[Callable[[int], dict], Callable[[Services], object], str]
               lambda services: services.backend.ping(), "Redis at 127.0.0.1:{port}/15"),
     "upstash": (lambda port: {"upstash_redis_rest_url": f"http://127.0.0.1:{port}", "upstash_redis_rest_token": SECRET},
                 lambda services: services.backend.ping(), "Upstash REST at 127.0.0.1:{port}"),
+    "redis (API)": (lambda port: {"redis_url": f"redis://:{SECRET}@127.0.0.1:{port}/15"},
+                    _async_queue, "Redis at 127.0.0.1:{port}/15"),
+    "upstash (API)": (lambda port: {"upstash_redis_rest_url": f"http://127.0.0.1:{port}", "upstash_redis_rest_token": SECRET},
+                      _async_queue, "Upstash REST at 127.0.0.1:{port}"),
     "postgresql": (lambda port: {"neon_database_url": f"postgresql://neo:{SECRET}@127.0.0.1:{port}/db"},
                    lambda services: services.metadata.ping(), "the database at 127.0.0.1:{port}/db"),
     "qdrant": (lambda port: {"qdrant_url": f"http://127.0.0.1:{port}", "qdrant_api_key": SECRET},

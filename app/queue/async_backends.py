@@ -49,6 +49,9 @@ C = TypeVar("C")
 T = TypeVar("T")
 # Connections one API process opens to Redis at most: far more than one event loop keeps busy.
 POOL_CONNECTIONS = 32
+# How long a request waits for one of them. A burst of a thousand requests at once keeps the loop busy
+# for seconds (bench/saturation.py): waiting the socket timeout (2 s) only, 32 of them answered 503.
+POOL_WAIT_SECONDS = 10.0
 
 
 class AsyncRedisBackend(Protocol):
@@ -194,7 +197,7 @@ def _async_client_like(client: redis.Redis) -> redis.asyncio.Redis:
     """A `redis.asyncio` client with the synchronous client's server, credentials, TLS and timeouts.
 
     Its pool holds at most POOL_CONNECTIONS connections; a request beyond them waits for one to come free
-    (for the socket timeout at most, then 503), so a burst of a thousand requests is not a thousand
+    (POOL_WAIT_SECONDS at most, then 503), so a burst of a thousand requests is not a thousand
     connections, nor a thousand refusals.
     """
     options = client.connection_pool.connection_kwargs
@@ -212,7 +215,7 @@ def _async_client_like(client: redis.Redis) -> redis.asyncio.Redis:
     pool = redis.asyncio.BlockingConnectionPool(
         connection_class=connection_class,
         max_connections=POOL_CONNECTIONS,
-        timeout=options.get("socket_timeout") or 5.0,
+        timeout=POOL_WAIT_SECONDS,
         decode_responses=True,
         retry=AsyncRetry(NoBackoff(), 1),
         health_check_interval=30,
