@@ -2,7 +2,7 @@
 
     flock /tmp/neo-bench.lock python bench/queue_drain.py [--jobs 1000] [--redis redis://127.0.0.1:6379/14]
 
-Makes one small git repository (a Python package and a TypeScript folder, 12 files) and `--jobs` copies of
+Makes one small git repository (a Python package and a TypeScript folder, 11 source files) and `--jobs` copies of
 it in a temp folder, queues every copy (MAX_QUEUE_SIZE raised to the number of jobs) under a key prefix of
 its own, then runs the worker loop (`EmbeddedWorker.run_until_empty`: `Worker.run(burst=True)`, the
 loop of `python worker.py --burst`) over embedded stores in a temp DATA_DIR. Prints jobs per second, each
