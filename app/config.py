@@ -27,8 +27,10 @@ from app.repo_url import RepoPolicy
 
 DEFAULT_ALLOWED_HOSTS = ("github.com", "gitlab.com", "bitbucket.org")
 # Bearer tokens and API keys: stripped (a copied newline is no part of them), then at least this long.
+# Credentials stripped of surrounding whitespace (a blank one is unset). Only our own admin token has a
+# minimum length: Upstash and Qdrant issue theirs, and a self-hosted Qdrant's key is its operator's choice.
 TOKEN_SETTINGS = ("pharos_admin_token", "upstash_redis_rest_token", "qdrant_api_key")
-MIN_TOKEN_CHARS = 16
+ADMIN_TOKEN_MIN_CHARS = 16
 # Settings only the API reads; the worker reads every other one (`.env.edge.template` lists those).
 API_ONLY_SETTINGS = frozenset(
     {"pharos_admin_token", "max_queue_size", "retry_after_seconds", "allow_embedded_stores"}
@@ -167,17 +169,21 @@ class Settings(BaseSettings):
 
     @field_validator(*TOKEN_SETTINGS, mode="after")
     @classmethod
-    def _check_token(cls, value: SecretStr | None) -> SecretStr | None:
-        """A blank token is no token; a short one is refused (its value is never shown)."""
+    def _strip_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A blank credential is no credential (its value is never shown)."""
         token = value.get_secret_value().strip() if value else ""
-        if not token:
-            return None
-        if len(token) < MIN_TOKEN_CHARS:
+        return SecretStr(token) if token else None
+
+    @field_validator("pharos_admin_token", mode="after")
+    @classmethod
+    def _check_admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        """A short admin token is refused: it is all that guards the queue and the delete routes."""
+        if value is not None and len(value.get_secret_value()) < ADMIN_TOKEN_MIN_CHARS:
             raise ValueError(
-                f"must be at least {MIN_TOKEN_CHARS} characters (it has {len(token)}); "
+                f"must be at least {ADMIN_TOKEN_MIN_CHARS} characters (it has {len(value.get_secret_value())}); "
                 "make one with: python -c 'import secrets; print(secrets.token_urlsafe(24))'"
             )
-        return SecretStr(token)
+        return value
 
     @model_validator(mode="after")
     def _check_mode_requirements(self) -> Settings:
