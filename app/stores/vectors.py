@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import math
-import sqlite3
 import threading
 import time
 import uuid
@@ -24,14 +23,22 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 from qdrant_client import QdrantClient, models
-from qdrant_client.http.exceptions import ResponseHandlingException, UnexpectedResponse
-from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
+from qdrant_client.http.exceptions import UnexpectedResponse
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from app.config import default
 from app.errors import ConfigError, UnknownFile, UploadError, VectorStoreUnavailable, map_exceptions
+from app.stores.qdrant import (
+    SERVICE_ERRORS,
+    commit_local_storage_without_fsync,
+    is_local,
+    is_transient,
+    location,
+    log_retry,
+    reason,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +54,6 @@ _SCROLL_PAGE = 1_000
 # Local mode filters by scanning every point's payload for each page it returns, so listing a repository
 # in pages of 1,000 cost O(points² / 1,000); its points are in memory anyway, so one page holds them all.
 _LOCAL_SCROLL_PAGE = 10_000_000
-# What qdrant-client raises when the server cannot be reached or answers with an error status.
-_SERVICE_ERRORS = (ResponseHandlingException, UnexpectedResponse)
 
 T = TypeVar("T")
 
@@ -116,8 +121,8 @@ class VectorStore:
         self._attempts = upload_attempts
         self._sleep = sleep
         self._clock = clock
-        self._local = _is_local(client)
-        self._where = _location(client)
+        self._local = is_local(client)
+        self._where = location(client)
         # Local mode keeps the collection in plain Python and numpy structures: one call at a time.
         self._serial: AbstractContextManager[object] = threading.RLock() if self._local else nullcontext()
         self._ready = False
@@ -260,7 +265,7 @@ class VectorStore:
             info = self._client.get_collection(COLLECTION_NAME)
             _check_vector_params(info.config.params.vectors)
             if self._local:
-                _commit_local_storage_without_fsync(self._client)
+                commit_local_storage_without_fsync(self._client)
             # Local mode has no payload indexes (it scans); a server needs one for filters and facets.
             elif "repo_url" not in info.payload_schema:
                 self._client.create_payload_index(
@@ -324,18 +329,18 @@ class VectorStore:
         retrying = Retrying(
             stop=stop_after_attempt(self._attempts),
             wait=wait_exponential(multiplier=2),  # 2, 4, 8 … seconds: 2^attempt
-            retry=retry_if_exception(_is_transient),
+            retry=retry_if_exception(is_transient),
             sleep=self._sleep,
-            before_sleep=partial(_log_retry, action),
+            before_sleep=partial(log_retry, action),
             reraise=True,
         )
         try:
             return retrying(request)
-        except _SERVICE_ERRORS as exc:
-            transient = _is_transient(exc)
+        except SERVICE_ERRORS as exc:
+            transient = is_transient(exc)
             tries = f"after {self._attempts} attempts" if transient else "(not retried)"
             raise UploadError(
-                f"Qdrant {self._where} failed {action} {tries}: {_reason(exc)}", transient=transient
+                f"Qdrant {self._where} failed {action} {tries}: {reason(exc)}", transient=transient
             ) from exc
 
     def _locked(self, method: Callable[..., T], /, *args: Any, **kwargs: Any) -> Callable[[], T]:
@@ -351,47 +356,11 @@ class VectorStore:
         where = self._where
         return map_exceptions(
             {
-                _SERVICE_ERRORS: lambda exc: VectorStoreUnavailable(
-                    f"Qdrant {where} failed {action}: {_reason(exc)}"
+                SERVICE_ERRORS: lambda exc: VectorStoreUnavailable(
+                    f"Qdrant {where} failed {action}: {reason(exc)}"
                 )
             }
         )
-
-
-def _commit_local_storage_without_fsync(client: QdrantClient) -> None:
-    """Put local mode's SQLite files in WAL mode with synchronous=NORMAL.
-
-    qdrant-client's local mode commits every point in a transaction of its own; with SQLite's default
-    journal each commit waits for several fsyncs (2,000 points: 10-30 s on a busy disk, 0.3 s in WAL
-    mode). WAL with synchronous=NORMAL keeps the file consistent after a crash;
-    a power cut may lose the last commits, which the next ingest of that repository writes again.
-    qdrant-client offers no setting for this, so this reaches into its local storage and leaves it as it
-    is if that ever changes shape (tests/stores check that the files end up in WAL mode).
-    """
-    local = getattr(client, "_client", None)
-    for collection in getattr(local, "collections", {}).values():
-        connection = getattr(getattr(collection, "storage", None), "storage", None)
-        if isinstance(connection, sqlite3.Connection):
-            connection.execute("PRAGMA journal_mode = WAL")
-            connection.execute("PRAGMA synchronous = NORMAL")
-
-
-def _location(client: QdrantClient) -> str:
-    """Where the client points, for messages: the server's host, or local mode's folder."""
-    options = client.init_options
-    if options.get("path") is not None:
-        return f"(local mode in {options['path']})"
-    if options.get("location") == ":memory:":
-        return "(in memory)"
-    url = urlsplit(str(options.get("url") or ""))
-    host = url.hostname or options.get("host") or "?"
-    port = url.port or options.get("port")
-    return f"at {host}:{port}" if port else f"at {host}"
-
-
-def _is_local(client: QdrantClient) -> bool:
-    options = client.init_options
-    return options.get("location") == ":memory:" or options.get("path") is not None
 
 
 def _check_vector_params(vectors: object) -> None:
@@ -428,32 +397,3 @@ def _similar_file(point: models.ScoredPoint) -> SimilarFile:
         language=str(payload.get("language", "")),
         score=float(point.score),
     )
-
-
-def _is_transient(exc: BaseException) -> bool:
-    """Connection failures, timeouts, 5xx and 429 may pass on a retry; other error statuses will not."""
-    if isinstance(exc, ResponseHandlingException):
-        return True
-    if isinstance(exc, UnexpectedResponse):
-        return exc.status_code is None or exc.status_code == 429 or exc.status_code >= 500
-    return False
-
-
-def _log_retry(action: str, state: RetryCallState) -> None:
-    exc = state.outcome.exception() if state.outcome else None
-    delay = state.next_action.sleep if state.next_action else 0.0
-    logger.warning(
-        "Qdrant failed %s (attempt %d), retrying in %.0f s: %s",
-        action,
-        state.attempt_number,
-        delay,
-        _reason(exc) if isinstance(exc, Exception) else exc,
-    )
-
-
-def _reason(exc: Exception) -> str:
-    if isinstance(exc, ResponseHandlingException):
-        return f"{type(exc.source).__name__}: {exc.source}"
-    if isinstance(exc, UnexpectedResponse):
-        return f"HTTP {exc.status_code} {exc.reason_phrase}".strip()
-    return str(exc)
