@@ -48,10 +48,11 @@ class Node2VecConfig:
     walks_per_node: int = 10
     epochs: int = 10
     # at most about this many optimiser steps in all: a graph whose `epochs` would take more trains fewer
-    # epochs (`epochs_within`); None: always `epochs`. On a CPU graphs up to 20,480 nodes (80 steps an epoch)
-    # train their 10 epochs; 100,000 nodes train 2, which held the link-prediction AUC (bench/README.md,
-    # "Training at scale"). On a GPU (batches of 4,096) graphs up to 327,680 nodes fit.
-    max_steps: int | None = 800
+    # epochs (`epochs_within`); None: always `epochs`. On a CPU graphs up to 10,240 nodes (40 steps an epoch)
+    # train their 10 epochs, 20,000 nodes train 5 and 100,000 nodes 1, each within 0.005 of the ten epochs'
+    # link-prediction AUC (bench/README.md, "At scale"). On a GPU (batches of 4,096) graphs up to 163,840
+    # nodes fit.
+    max_steps: int | None = 400
     lr: float = 0.01
     p: float = 1.0
     q: float = 1.0
