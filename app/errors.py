@@ -223,11 +223,14 @@ def map_exceptions(mapping: ExceptionMap) -> Iterator[None]:
 
 def one_line(exc: BaseException, limit: int = 300) -> str:
     """An exception as one bounded line: its message, or its class name when it has none."""
-    text = " ".join(str(exc).split())
-    return (text or type(exc).__name__)[:limit]
+    return _flattened(exc, limit) or type(exc).__name__[:limit]
 
 
 def describe_exception(exc: BaseException) -> str:
     """An unexpected exception as one bounded line that names its class: `IndexError: tuple index…`."""
-    text = " ".join(str(exc).split())[:300]
+    text = _flattened(exc, 300)
     return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def _flattened(exc: BaseException, limit: int) -> str:
+    return " ".join(str(exc).split())[:limit]
