@@ -2,7 +2,8 @@
 
 One `uvicorn app.main:app` process as Render starts it, on the shared stores it requires: a private
 redis-server, a throwaway PostgreSQL database on the machine's server, and a QDRANT_URL where nothing
-answers (search answers 503, as in an outage; the Qdrant client is still built and imported). Printed:
+answers (search answers 503, as in an outage; the Qdrant client is still built and imported), its schema
+migrated beforehand as a previous deploy leaves it. Printed:
 seconds from spawning the process to its first answer, resident memory (VmRSS) then, and after 10,000
 requests spread over the routes a dashboard and its users call (status, job, history, submit, queue,
 repositories, search, health, metrics, the page), with the peak (VmHWM).
@@ -28,6 +29,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import httpx
 from support.environment import throwaway_postgres_database
 
+from app.config import load_settings
+from app.services import configured_metadata
 from bench.api_load import free_port
 from bench.redis_server import private_redis
 
@@ -127,6 +130,8 @@ def main() -> None:
     print(f"MODE=CLOUD footprint: one uvicorn process, Redis + PostgreSQL on this machine, Qdrant unreachable; "
           f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}")  # fmt: skip
     with private_redis() as redis_url, throwaway_postgres_database() as database_url:
+        with configured_metadata(load_settings(neon_database_url=database_url)) as store:
+            store.migrate()  # as a previous deploy left it: every tree starts on a schema at head
         for name, tree in trees:
             measure_tree(name, Path(tree), args.requests, redis_url, database_url)
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-import networkx as nx
-
 
 def dependency_cycles(files: Iterable[str], edges: Iterable[tuple[str, str]]) -> list[list[str]]:
     """Each cycle's files sorted; cycles largest first, then by their first file."""
+    # Imported at the first graph view: networkx would otherwise be ~11 MB of every API process's memory.
+    import networkx as nx
+
     graph = nx.DiGraph()
     graph.add_nodes_from(files)
     graph.add_edges_from(edges)

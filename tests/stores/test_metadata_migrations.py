@@ -255,6 +255,34 @@ def test_first_use_creates_the_schema(fresh_location: dict[str, Any]) -> None:
         assert alembic_revisions(store) == [HEAD]
 
 
+def test_the_head_constant_is_alembics_head() -> None:
+    assert schema.HEAD_REVISION == HEAD
+
+
+def test_a_database_at_head_is_recognised_without_alembic(
+    fresh_location: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with open_test_store(**fresh_location) as store:
+        assert store.migrate() == HEAD
+
+    def no_migration(*args: object) -> str:
+        raise AssertionError("Alembic ran on a database already at head")
+
+    monkeypatch.setattr(schema, "_alembic_upgrade", no_migration)
+    with open_test_store(**fresh_location) as reopened:
+        assert reopened.migrate() == HEAD
+        assert reopened.list_repositories() == []
+
+
+def test_a_database_one_revision_behind_is_migrated_to_head(fresh_location: dict[str, Any]) -> None:
+    previous = f"{int(HEAD) - 1:04d}"
+    with open_test_store(**fresh_location) as store:
+        assert schema.upgrade(store._database, previous) == previous
+        assert store.migrate() == HEAD
+        assert alembic_revisions(store) == [HEAD]
+        store.record_ingest(REPO, "c1", [FileRecord("a.py", "python", 1, "ok")], [])
+
+
 @pytest.mark.parametrize("previous_release", [False, True], ids=["new", "previous-release"])
 def test_migrate_from_four_processes_at_once(fresh_location: dict[str, Any], previous_release: bool) -> None:
     if previous_release:
