@@ -1,9 +1,14 @@
 """The control plane under load: status, job and ingest through wrk, against a bare FastAPI ceiling.
 
 One uvicorn process per server, wrk beside it on the same machine, every figure of one table from the
-same run: the bare app (`bench/bare_app.py`, constant JSON of the same size as each real answer), then
+same run: the bare app (`bench/bare_app.py`, constant JSON of the same size as each real answer), the bare
+app's routes that first send the real endpoint's one Redis call (`bare+redis`, status and ingest), then
 the API on a Redis server (a private redis-server) and the API on Upstash REST (the loopback REST server
 the tests use, in front of that Redis), per endpoint and connection count.
+
+Each `--stacks` entry serves all of them again under that uvicorn HTTP parser and event loop (`h11`:
+h11 + asyncio; `httptools`: httptools + uvloop, what `uvicorn[standard]` brings); "× bare" is always
+against the bare app of the same stack.
 
 Ingest stays measurable past the cap of 10 pending jobs: the servers run with MAX_QUEUE_SIZE=10000 and a
 drainer empties the queue (and the pending index) every 50 ms, so every request takes the full
@@ -14,6 +19,7 @@ change's before and after share the machine's load.
 
     flock /tmp/neo-bench.lock python bench/api_load.py [--seconds 3] [--rounds 3] [--connections 10 100]
         [--tree NAME=PATH ...] [--backends redis upstash] [--endpoints status job ingest] [--profile status]
+        [--stacks h11 httptools]
 
 This machine is shared, so every figure is taken `--rounds` times, interleaved with the bare app's, and
 the table shows medians.
@@ -35,7 +41,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from statistics import median
 
@@ -55,6 +61,13 @@ INGEST = "/api/v1/ingestion/ingest"
 JOB = "/api/v1/ingestion/jobs/{job_id}"
 INGEST_LUA = ROOT / "bench" / "wrk" / "ingest.lua"
 ENDPOINTS = ("status", "job", "ingest")
+BARE_REDIS_ENDPOINTS = ("status", "ingest")
+BARE_REDIS_PREFIX = "bare-redis:"
+# uvicorn's options per stack: its HTTP parser and event loop.
+STACKS = {
+    "h11": ["--http", "h11", "--loop", "asyncio"],
+    "httptools": ["--http", "httptools", "--loop", "uvloop"],
+}
 
 
 @dataclass(frozen=True)
@@ -63,6 +76,12 @@ class Server:
     url: str
     pid: int
     prefix: str = ""
+    stack: str = "h11"
+    kind: str = "api"  # or "bare", "bare+redis"
+
+    @property
+    def label(self) -> str:
+        return self.name if self.stack == "h11" else f"{self.name}@{self.stack}"
 
 
 @dataclass(frozen=True)
@@ -81,17 +100,21 @@ def free_port() -> int:
 
 
 @contextmanager
-def uvicorn(name: str, target: str, cwd: Path, env: dict[str, str], prefix: str = "") -> Iterator[Server]:
+def uvicorn(
+    name: str, target: str, cwd: Path, env: dict[str, str], prefix: str = "", stack: str = "h11"
+) -> Iterator[Server]:
     """One uvicorn process (no access log, one worker) serving `target`; stopped on exit."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--no-access-log",
-               "--log-level", "warning"]  # fmt: skip
-    full_env = {**os.environ, "PYTHONPATH": str(cwd), **env}
+               "--log-level", "warning", *STACKS[stack]]  # fmt: skip
+    # The tree first; anything already on PYTHONPATH (e.g. a folder holding httptools and uvloop) after it.
+    python_path = os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))
+    full_env = {**os.environ, "PYTHONPATH": python_path, **env}
     process = subprocess.Popen(command, cwd=cwd, env=full_env)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(url, process)
-        yield Server(name, url, process.pid, prefix)
+        yield Server(name, url, process.pid, prefix, stack)
     finally:
         process.terminate()
         process.wait(10)
@@ -201,11 +224,15 @@ def first_answers(server: Server) -> dict[str, object]:
     return {"ingest": ingest.json(), "job": job.json(), "status": status.json()}
 
 
-def endpoint_url(server: Server, endpoint: str, job_id: str) -> tuple[str, Path | None]:
-    if server.name == "bare":
-        return f"{server.url}/bare/{endpoint}", INGEST_LUA if endpoint == "ingest" else None
+def endpoint_url(server: Server, endpoint: str, job_id: str) -> tuple[str, Path | None] | None:
+    """The URL wrk loads for `endpoint` on `server` and its script; None where the server has no such route."""
+    script = INGEST_LUA if endpoint == "ingest" else None
+    if server.kind == "bare":
+        return f"{server.url}/bare/{endpoint}", script
+    if server.kind == "bare+redis":
+        return (f"{server.url}/bare-redis/{endpoint}", script) if endpoint in BARE_REDIS_ENDPOINTS else None
     path = {"status": STATUS, "job": JOB.format(job_id=job_id), "ingest": INGEST}[endpoint]
-    return server.url + path, INGEST_LUA if endpoint == "ingest" else None
+    return server.url + path, script
 
 
 @contextmanager
@@ -252,12 +279,15 @@ def measure(args: argparse.Namespace, servers: list[Server], job_ids: dict[str, 
         for connections in args.connections:
             for endpoint in args.endpoints:
                 for server in servers:
-                    url, script = endpoint_url(server, endpoint, job_ids.get(server.name, ""))
+                    target = endpoint_url(server, endpoint, job_ids.get(server.label, ""))
+                    if target is None:
+                        continue
+                    url, script = target
                     if round_ == 0:
                         run_wrk(url, connections, 1, script, run_id=f"w{len(rows)}")  # warm-up
-                    profile = args.profile == endpoint and server.name != "bare" and round_ == 0
+                    profile = args.profile == endpoint and server.kind != "bare" and round_ == 0
                     result = timed(args, server, endpoint, url, connections, script, f"r{len(rows)}", profile)
-                    rows.append((round_, connections, endpoint, server.name, result))
+                    rows.append((round_, connections, endpoint, server, result))
     return rows
 
 
@@ -265,9 +295,8 @@ def timed(args: argparse.Namespace, server: Server, endpoint: str, url: str, con
           script: Path | None, run_id: str, profile: bool) -> WrkResult:  # fmt: skip
     if not profile:
         return run_wrk(url, connections, args.seconds, script, run_id=run_id)
-    out = (
-        Path(tempfile.gettempdir()) / f"api-load-{server.name.replace('/', '-')}-{endpoint}-{connections}.txt"
-    )
+    name = re.sub(r"[^\w.-]", "-", server.label)
+    out = Path(tempfile.gettempdir()) / f"api-load-{name}-{endpoint}-{connections}.txt"
     with py_spy(server.pid, args.seconds, out):
         result = run_wrk(url, connections, args.seconds, script, run_id=run_id)
     summarise_profile(out)
@@ -276,52 +305,71 @@ def timed(args: argparse.Namespace, server: Server, endpoint: str, url: str, con
 
 def print_table(rows: list[tuple]) -> None:
     """Medians over the rounds; the ratio is the median of each round's ratio to that round's bare figure."""
-    bare = {(r, c, e): res.requests_per_second for r, c, e, name, res in rows if name == "bare"}
+    bare = {(r, c, e, s.stack): res.requests_per_second for r, c, e, s, res in rows if s.kind == "bare"}
     groups: dict[tuple, list[tuple[WrkResult, float]]] = {}
-    for round_, connections, endpoint, name, result in rows:
-        ratio = result.requests_per_second / bare[(round_, connections, endpoint)]
-        groups.setdefault((connections, endpoint, name), []).append((result, ratio))
+    for round_, connections, endpoint, server, result in rows:
+        ratio = result.requests_per_second / bare[(round_, connections, endpoint, server.stack)]
+        groups.setdefault((connections, endpoint, server.label), []).append((result, ratio))
     rounds = max(row[0] for row in rows) + 1
     print(f"\nmedians of {rounds} rounds; × bare: the median of the rounds' ratios")
-    print(f"{'conns':>5}  {'endpoint':<8}{'server':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
+    print(f"{'conns':>5}  {'endpoint':<8}{'server':<34}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
           f"{'× bare':>8}{'non-2xx':>9}{'errors':>8}")  # fmt: skip
     for (connections, endpoint, name), results in groups.items():
         rps, p50, p99, ratio = (median(values) for values in zip(*(
             (r.requests_per_second, r.p50_ms, r.p99_ms, q) for r, q in results), strict=True))  # fmt: skip
         non_2xx = sum(r.non_2xx for r, _ in results)
         errors = sum(r.socket_errors for r, _ in results)
-        print(f"{connections:>5}  {endpoint:<8}{name:<24}{rps:>9,.0f}{p50:>9.2f}{p99:>9.2f}{ratio:>8.2f}"
+        print(f"{connections:>5}  {endpoint:<8}{name:<34}{rps:>9,.0f}{p50:>9.2f}{p99:>9.2f}{ratio:>8.2f}"
               f"{non_2xx:>9}{errors:>8}")  # fmt: skip
 
 
-def run(args: argparse.Namespace) -> None:
+def start_apis(exits: ExitStack, args: argparse.Namespace, stack: str, redis_url: str,
+               redis_envs: dict[str, dict[str, str]]) -> list[Server]:  # fmt: skip
+    """The API of every `--tree` on every backend under `stack`, each with an idle worker registered."""
     trees = [tuple(item.split("=", 1)) for item in args.tree] or [("current", str(ROOT))]
+    servers = []
+    for tree_name, tree in trees:
+        for backend in args.backends:
+            name = f"{tree_name}/{backend}" if len(trees) > 1 else backend
+            prefix = f"{name}@{stack}:"
+            register_idle_worker(redis_url, prefix)
+            data_dir = Path(exits.enter_context(tempfile.TemporaryDirectory()))
+            env = api_env(redis_envs[backend], prefix, data_dir)
+            servers.append(exits.enter_context(uvicorn(name, "app.main:app", Path(tree), env, prefix, stack)))
+    return servers
+
+
+def start_bare(exits: ExitStack, stack: str, redis_url: str, bodies: dict[str, object]) -> list[Server]:
+    """The bare app under `stack`, as the two ceilings it serves: constant JSON, and Redis call + JSON."""
+    prefix = f"{BARE_REDIS_PREFIX.rstrip(':')}@{stack}:"
+    register_idle_worker(redis_url, prefix)
+    env = {"BARE_BODIES": json.dumps(bodies), "BARE_REDIS_URL": redis_url, "BARE_REDIS_PREFIX": prefix}
+    bare = exits.enter_context(uvicorn("bare", "bench.bare_app:app", ROOT, env, prefix, stack))
+    return [replace(bare, kind="bare"), replace(bare, name="bare+redis", kind="bare+redis")]
+
+
+def run(args: argparse.Namespace) -> None:
     print(f"API load: wrk -t2, {args.seconds:g} s per figure after 1 s of warm-up, one uvicorn process per "
           f"server, on {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}")  # fmt: skip
-    with ExitStack() as stack:
-        redis_url = stack.enter_context(private_redis())
-        rest_url = stack.enter_context(upstash_rest_process(redis_url, REST_TOKEN))
+    with ExitStack() as exits:
+        redis_url = exits.enter_context(private_redis())
+        rest_url = exits.enter_context(upstash_rest_process(redis_url, REST_TOKEN))
         redis_envs = {"redis": {"REDIS_URL": redis_url},
                       "upstash": {"UPSTASH_REDIS_REST_URL": rest_url, "UPSTASH_REDIS_REST_TOKEN": REST_TOKEN}}  # fmt: skip
-        servers: list[Server] = []
-        for tree_name, tree in trees:
-            for backend in args.backends:
-                name = f"{tree_name}/{backend}" if len(trees) > 1 else backend
-                prefix = f"{name}:"
-                register_idle_worker(redis_url, prefix)
-                data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory()))
-                env = api_env(redis_envs[backend], prefix, data_dir)
-                servers.append(stack.enter_context(uvicorn(name, "app.main:app", Path(tree), env, prefix)))
-        answers = {server.name: first_answers(server) for server in servers}
-        job_ids = {name: str(answer["job"]["job_id"]) for name, answer in answers.items()}
-        bodies = answers[servers[0].name]
-        bare = stack.enter_context(
-            uvicorn("bare", "bench.bare_app:app", ROOT, {"BARE_BODIES": json.dumps(bodies)})
-        )
+        apis = [
+            server
+            for stack in args.stacks
+            for server in start_apis(exits, args, stack, redis_url, redis_envs)
+        ]
+        answers = {server.label: first_answers(server) for server in apis}
+        job_ids = {label: str(answer["job"]["job_id"]) for label, answer in answers.items()}
+        bodies = answers[apis[0].label]
+        bares = [server for stack in args.stacks for server in start_bare(exits, stack, redis_url, bodies)]
         for endpoint, body in bodies.items():
             print(f"  {endpoint}: {len(json.dumps(body))}-byte answer")
-        drainer = stack.enter_context(Drainer(redis_url, [server.prefix for server in servers]))
-        rows = measure(args, [bare, *servers], job_ids)
+        prefixes = sorted({server.prefix for server in [*bares, *apis]})
+        drainer = exits.enter_context(Drainer(redis_url, prefixes))
+        rows = measure(args, [*bares, *apis], job_ids)
         drainer.stop()
         print(f"  jobs drained from the queues meanwhile: {drainer.drained:,}")
     print_table(rows)
@@ -338,6 +386,8 @@ def main() -> None:
     parser.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
                         help="a source tree to serve the API from (repeatable); default: this one")  # fmt: skip
     parser.add_argument("--profile", choices=ENDPOINTS, help="py-spy the API servers on this endpoint")
+    parser.add_argument("--stacks", nargs="+", choices=tuple(STACKS), default=["h11"],
+                        help="uvicorn's HTTP parser and event loop: every server under each")  # fmt: skip
     run(parser.parse_args())
 
 
