@@ -125,6 +125,9 @@ class Settings(BaseSettings):
     job_retention_seconds: int = Field(7 * 86_400, ge=60)
     max_attempts: int = Field(3, ge=1, le=20)
     retry_after_seconds: int = Field(60, ge=1)
+    # The API answers worker status from a read at most this old (0: Redis on every request). Workers
+    # heartbeat every HEARTBEAT_SECONDS, so a second-old answer shows nothing a fresh one would not.
+    status_cache_seconds: float = Field(1.0, ge=0, le=60)
 
     # Repository URL policy.
     allowed_repo_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_HOSTS

@@ -82,7 +82,8 @@ class Task(BaseModel):
             data = None
         if not isinstance(data, dict):
             return cls(job_id=_derived_id(raw), repo_url=raw.strip(), ttl=default_ttl)
-        data.setdefault("job_id", _derived_id(raw))
+        if "job_id" not in data:  # not setdefault: the uuid5 would be computed for every entry
+            data["job_id"] = _derived_id(raw)
         data.setdefault("ttl", default_ttl)
         data["repo_url"] = str(data.get("repo_url") or "")
         try:

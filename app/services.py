@@ -5,6 +5,7 @@
     ├── async_backend   the same store for the API's event loop (`app.queue.async_backends`)
     ├── jobs       the producer's side of the queue over that backend
     ├── control    the operator's controls: list, cancel and requeue jobs
+    ├── status     the worker status the API answers, read at most once a STATUS_CACHE_SECONDS
     ├── vectors    Qdrant: a server (QDRANT_URL) or local mode under DATA_DIR
     └── metadata   PostgreSQL (NEON_DATABASE_URL) or a SQLite file under DATA_DIR
 
@@ -24,6 +25,7 @@ from app.queue.backends import RedisBackend, open_backend
 from app.queue.control import QueueControl
 from app.queue.keys import Keys
 from app.queue.producer import JobQueue
+from app.queue.status import StatusCache
 from app.stores.database import configured_database
 from app.stores.metadata import MetadataStore
 from app.stores.vector_access import VectorStoreAccess, vector_store_access
@@ -41,6 +43,7 @@ class Services:
     keys: Keys
     jobs: JobQueue
     control: QueueControl
+    status: StatusCache
     vectors: VectorStoreAccess
     metadata: MetadataStore
 
@@ -96,6 +99,7 @@ def build_services(
             default_ttl=settings.task_ttl_seconds,
             retry_after_seconds=settings.retry_after_seconds,
         ),
+        status=StatusCache(async_backend, keys, settings.status_cache_seconds),
         vectors=vectors or configured_vectors(settings),
         metadata=metadata or configured_metadata(settings),
     )

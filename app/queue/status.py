@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -117,6 +117,34 @@ async def aread_status(backend: AsyncRedisBackend, keys: Keys, now: float | None
     """`read_status` on the asynchronous backend (the API's route)."""
     now = time.time() if now is None else now
     return _status_view(await backend.eval(READ_STATUS, *_status_command(keys, now)), now)
+
+
+class StatusCache:
+    """The worker status the API answers with: one read of Redis serves every request for `seconds` after
+    it (0: each request reads), so many dashboards polling at once cost one script call a second."""
+
+    def __init__(
+        self,
+        backend: AsyncRedisBackend,
+        keys: Keys,
+        seconds: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._backend = backend
+        self._keys = keys
+        self._seconds = seconds
+        self._clock = clock
+        self._view: StatusView | None = None
+        self._read_at = 0.0
+
+    async def read(self) -> StatusView:
+        started = self._clock()
+        if self._view is not None and started - self._read_at < self._seconds:
+            return self._view
+        view = await aread_status(self._backend, self._keys)
+        if self._seconds > 0:
+            self._view, self._read_at = view, started
+        return view
 
 
 def _status_command(keys: Keys, now: float) -> tuple[list[str], list[str]]:

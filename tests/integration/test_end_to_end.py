@@ -213,7 +213,9 @@ def test_three_repositories_end_to_end(system: dict) -> None:
         assert len(_search(client, shop, "shop/cart.py", k=100)) == 7
         wait_until(lambda: _status_is(client, "Idle"), 30, "the worker to be idle again")
         stop(worker)
-        assert client.get("/api/v1/ingestion/worker/status").json()["status"] == "Offline"
+        wait_until(
+            lambda: _status_is(client, "Offline"), 5, "the status to say Offline (STATUS_CACHE_SECONDS)"
+        )
     finally:
         if worker is not None:
             stop(worker)

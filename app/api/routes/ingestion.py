@@ -22,7 +22,7 @@ from app.api.schemas import (
     model_response,
 )
 from app.config import Settings
-from app.queue.status import StatusView, WorkerView, aread_status, read_history
+from app.queue.status import StatusView, WorkerView, read_history
 from app.repo_url import RepoRef
 from app.services import Services
 
@@ -118,9 +118,9 @@ async def read_job(job_id: uuid.UUID, services: ServicesDep) -> Response:
 @router.get("/worker/status", response_model=WorkerStatus, responses=error_responses(503))
 async def read_worker_status(services: ServicesDep) -> Response:
     """What the edge workers are doing; `Offline` when none has a fresh heartbeat. Workers whose heartbeat
-    stopped are listed with `online: false` for ten minutes."""
-    view = await aread_status(services.async_backend, services.keys)
-    return model_response(_worker_status(view))
+    stopped are listed with `online: false` for ten minutes. The answer may be up to STATUS_CACHE_SECONDS
+    old (1 s by default)."""
+    return model_response(_worker_status(await services.status.read()))
 
 
 def _worker_status(view: StatusView) -> WorkerStatus:
