@@ -33,7 +33,13 @@ TOKEN_SETTINGS = ("pharos_admin_token", "upstash_redis_rest_token", "qdrant_api_
 ADMIN_TOKEN_MIN_CHARS = 16
 # Settings only the API reads; the worker reads every other one (`.env.edge.template` lists those).
 API_ONLY_SETTINGS = frozenset(
-    {"pharos_admin_token", "max_queue_size", "retry_after_seconds", "allow_embedded_stores"}
+    {
+        "pharos_admin_token",
+        "max_queue_size",
+        "retry_after_seconds",
+        "allow_embedded_stores",
+        "status_cache_seconds",
+    }
 )
 
 

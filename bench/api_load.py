@@ -7,8 +7,8 @@ the API on a Redis server (a private redis-server) and the API on Upstash REST (
 the tests use, in front of that Redis), per endpoint and connection count.
 
 Each `--stacks` entry serves all of them again under that uvicorn HTTP parser and event loop (`h11`:
-h11 + asyncio; `httptools`: httptools + uvloop, what `uvicorn[standard]` brings); "× bare" is always
-against the bare app of the same stack.
+h11 + asyncio; `httptools`, the default, as render.yaml starts the API: httptools + uvloop, what
+`uvicorn[standard]` brings); "× bare" is always against the bare app of the same stack.
 
 Ingest stays measurable past the cap of 10 pending jobs: the servers run with MAX_QUEUE_SIZE=10000 and a
 drainer empties the queue (and the pending index) every 50 ms, so every request takes the full
@@ -68,6 +68,7 @@ STACKS = {
     "h11": ["--http", "h11", "--loop", "asyncio"],
     "httptools": ["--http", "httptools", "--loop", "uvloop"],
 }
+DEFAULT_STACK = "httptools"  # as render.yaml starts the API
 
 
 @dataclass(frozen=True)
@@ -76,12 +77,12 @@ class Server:
     url: str
     pid: int
     prefix: str = ""
-    stack: str = "h11"
+    stack: str = DEFAULT_STACK
     kind: str = "api"  # or "bare", "bare+redis"
 
     @property
     def label(self) -> str:
-        return self.name if self.stack == "h11" else f"{self.name}@{self.stack}"
+        return self.name if self.stack == DEFAULT_STACK else f"{self.name}@{self.stack}"
 
 
 @dataclass(frozen=True)
@@ -99,17 +100,20 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def python_path(tree: Path) -> str:
+    """The tree first; anything already on PYTHONPATH (e.g. a folder holding httptools and uvloop) after it."""
+    return os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")]))
+
+
 @contextmanager
 def uvicorn(
-    name: str, target: str, cwd: Path, env: dict[str, str], prefix: str = "", stack: str = "h11"
+    name: str, target: str, cwd: Path, env: dict[str, str], prefix: str = "", stack: str = DEFAULT_STACK
 ) -> Iterator[Server]:
     """One uvicorn process (no access log, one worker) serving `target`; stopped on exit."""
     port = free_port()
     command = [sys.executable, "-m", "uvicorn", target, "--port", str(port), "--no-access-log",
                "--log-level", "warning", *STACKS[stack]]  # fmt: skip
-    # The tree first; anything already on PYTHONPATH (e.g. a folder holding httptools and uvloop) after it.
-    python_path = os.pathsep.join(filter(None, [str(cwd), os.environ.get("PYTHONPATH")]))
-    full_env = {**os.environ, "PYTHONPATH": python_path, **env}
+    full_env = {**os.environ, "PYTHONPATH": python_path(cwd), **env}
     process = subprocess.Popen(command, cwd=cwd, env=full_env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -386,8 +390,9 @@ def main() -> None:
     parser.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
                         help="a source tree to serve the API from (repeatable); default: this one")  # fmt: skip
     parser.add_argument("--profile", choices=ENDPOINTS, help="py-spy the API servers on this endpoint")
-    parser.add_argument("--stacks", nargs="+", choices=tuple(STACKS), default=["h11"],
-                        help="uvicorn's HTTP parser and event loop: every server under each")  # fmt: skip
+    parser.add_argument("--stacks", nargs="+", choices=tuple(STACKS), default=[DEFAULT_STACK],
+                        help="uvicorn's HTTP parser and event loop (httptools: as render.yaml starts it); "
+                             "every server under each")  # fmt: skip
     run(parser.parse_args())
 
 

@@ -9,6 +9,7 @@ requests spread over the routes a dashboard and its users call (status, job, his
 repositories, search, health, metrics, the page), with the peak (VmHWM).
 
     flock /tmp/neo-bench.lock python bench/cloud_footprint.py [--requests 10000] [--tree NAME=PATH ...]
+        [--stacks h11 httptools]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from support.environment import throwaway_postgres_database
 
 from app.config import load_settings
 from app.services import configured_metadata
-from bench.api_load import free_port
+from bench.api_load import DEFAULT_STACK, STACKS, free_port, python_path
 from bench.redis_server import private_redis
 
 TOKEN = "footprint-bench-token"
@@ -73,12 +74,12 @@ def requests_of_a_day(job_id: str) -> itertools.cycle:
     ])  # fmt: skip
 
 
-def measure_tree(name: str, tree: Path, requests: int, redis_url: str, database_url: str) -> None:
+def measure_tree(name: str, tree: Path, stack: str, requests: int, redis_url: str, database_url: str) -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as data_dir:
-        env = {**os.environ, "PYTHONPATH": str(tree), **cloud_env(redis_url, database_url, data_dir)}
+        env = {**os.environ, "PYTHONPATH": python_path(tree), **cloud_env(redis_url, database_url, data_dir)}
         command = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(port), "--no-access-log",
-                   "--log-level", "warning"]  # fmt: skip
+                   "--log-level", "warning", *STACKS[stack]]  # fmt: skip
         started = time.perf_counter()
         process = subprocess.Popen(command, cwd=tree, env=env)
         try:
@@ -125,6 +126,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=10_000)
     parser.add_argument("--tree", action="append", default=[], metavar="NAME=PATH",
                         help="a source tree to serve the API from (repeatable); default: this one")  # fmt: skip
+    parser.add_argument("--stacks", nargs="+", choices=tuple(STACKS), default=[DEFAULT_STACK],
+                        help="uvicorn's HTTP parser and event loop (httptools: as render.yaml starts it)")  # fmt: skip
     args = parser.parse_args()
     trees = [tuple(item.split("=", 1)) for item in args.tree] or [("current", str(ROOT))]
     print(f"MODE=CLOUD footprint: one uvicorn process, Redis + PostgreSQL on this machine, Qdrant unreachable; "
@@ -133,7 +136,9 @@ def main() -> None:
         with configured_metadata(load_settings(neon_database_url=database_url)) as store:
             store.migrate()  # as a previous deploy left it: every tree starts on a schema at head
         for name, tree in trees:
-            measure_tree(name, Path(tree), args.requests, redis_url, database_url)
+            for stack in args.stacks:
+                label = name if len(args.stacks) == 1 else f"{name}@{stack}"
+                measure_tree(label, Path(tree), stack, args.requests, redis_url, database_url)
 
 
 if __name__ == "__main__":
