@@ -43,7 +43,7 @@ class Services:
     keys: Keys
     jobs: JobQueue
     control: QueueControl
-    status: StatusCache
+    status: StatusCache[bytes]
     vectors: VectorStoreAccess
     metadata: MetadataStore
 

@@ -15,7 +15,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pydantic import ValidationError
 
@@ -119,9 +119,13 @@ async def aread_status(backend: AsyncRedisBackend, keys: Keys, now: float | None
     return _status_view(await backend.eval(READ_STATUS, *_status_command(keys, now)), now)
 
 
-class StatusCache:
-    """The worker status the API answers with: one read of Redis serves every request for `seconds` after
-    it (0: each request reads), so many dashboards polling at once cost one script call a second."""
+Answer = TypeVar("Answer")
+
+
+class StatusCache(Generic[Answer]):
+    """The worker status the API answers with: one read of Redis, rendered once, serves every request for
+    `seconds` after it (0: each request reads), so many dashboards polling at once cost one script call a
+    second. `read` is always given the same `render` (the route's)."""
 
     def __init__(
         self,
@@ -134,17 +138,17 @@ class StatusCache:
         self._keys = keys
         self._seconds = seconds
         self._clock = clock
-        self._view: StatusView | None = None
+        self._answer: Answer | None = None
         self._read_at = 0.0
 
-    async def read(self) -> StatusView:
+    async def read(self, render: Callable[[StatusView], Answer]) -> Answer:
         started = self._clock()
-        if self._view is not None and started - self._read_at < self._seconds:
-            return self._view
-        view = await aread_status(self._backend, self._keys)
+        if self._answer is not None and started - self._read_at < self._seconds:
+            return self._answer
+        answer = render(await aread_status(self._backend, self._keys))
         if self._seconds > 0:
-            self._view, self._read_at = view, started
-        return view
+            self._answer, self._read_at = answer, started
+        return answer
 
 
 def _status_command(keys: Keys, now: float) -> tuple[list[str], list[str]]:

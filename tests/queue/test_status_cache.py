@@ -34,7 +34,7 @@ def statuses_read(key_prefix: str, seconds: float, steps: list[float]) -> list[s
     async def read_all() -> list[str]:
         seen = []
         for index, step in enumerate(steps):
-            seen.append((await cache.read()).status)
+            seen.append(await cache.read(lambda view: view.status))
             if index == 0:
                 consumer(backend, keys, lease=30).heartbeat(2.0)
             clock.now += step

@@ -120,7 +120,12 @@ async def read_worker_status(services: ServicesDep) -> Response:
     """What the edge workers are doing; `Offline` when none has a fresh heartbeat. Workers whose heartbeat
     stopped are listed with `online: false` for ten minutes. The answer may be up to STATUS_CACHE_SECONDS
     old (1 s by default)."""
-    return model_response(_worker_status(await services.status.read()))
+    body = await services.status.read(_worker_status_json)
+    return Response(body, media_type="application/json")
+
+
+def _worker_status_json(view: StatusView) -> bytes:
+    return _worker_status(view).model_dump_json().encode()
 
 
 def _worker_status(view: StatusView) -> WorkerStatus:
