@@ -1,12 +1,13 @@
 """Similar files against future co-changes: our ranking and four baselines, in one run.
 
     python bench/cochange.py NAME=GIT_DIR... [--queries 600] [--seed 0] [--fit] [--stability]
-        [--cosine-only] [--json OUT.json]
+        [--history-days DAYS] [--json OUT.json]
 
 For each repository (a git directory with history, e.g. a `fetch` mirror): the graph commit T is the
 newest first-parent commit at least 365 days older than the head. The graph (`app.graph.build`) and the
 Node2Vec vectors (`app.embedding.trainer`, CPU, the given seed) are built at T; the co-change history is
-the year before T (`app.search.history`, commits of more than 30 indexed files left out). Queries: every
+the `--history-days` before T (default: HISTORY_DAYS's, what an ingest reads; `app.search.history`,
+commits of more than 30 indexed files left out), the same for ours and the history baseline. Queries: every
 commit after T up to the head (no merges) touching 2–30 files of T's graph; for each changed file, its
 partners are the other changed files. A seeded sample of at most `--queries` queries per repository is
 scored (the number of all queries is printed). Rankings, all over every other file of the graph:
@@ -16,13 +17,13 @@ scored (the number of all queries is printed). Rankings, all over every other fi
     import neighbours files it imports or that import it first, then Adamic–Adar
     Adamic–Adar       on the undirected import graph
     directory         leading folders shared, over the deeper of the two folders
-    history           times the pair changed together in the year before T (ROSE-like)
+    history           times the pair changed together in that history (ROSE-like)
 
 Metrics per query, averaged: Recall@10 (partners in the top 10 / partners), MRR (1 / rank of the first
 partner) and pair AUC (chance that a partner ranks above a non-partner), each the expectation over a
 random order within ties (history and directory leave most files tied).
 
-`--fit` fits the blend weights instead, on the time before T only: history from T−730 d to T−365 d,
+`--fit` fits the blend weights instead, on the time before T only: history of the same days up to T−365 d,
 queries from the commits in (T−365 d, T], graph and vectors at T; coordinate ascent maximises the mean
 Recall@10 over the repositories (weighted, see `fit`). `--stability` trains a second model (seed + 1) and prints the overlap of
 the top 10 of the two models, for ours and for the cosine alone.
@@ -38,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,6 +47,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app import config
 from app.embedding.trainer import Trainer
 from app.graph.build import DependencyGraph, build_graph
 from app.search.history import ChangeSet, co_changes
@@ -201,7 +204,7 @@ def stability(repo: Repo, index: RepositoryIndex, history: list[ChangeSet], quer
     """Mean overlap of the top 10 of two models trained with different seeds, each ranked as the app
     ranks (`RepositoryIndex.rank`): ours, and the cosine alone."""
     other = index_for(repo, history, repo.commit_time, train(repo.graph, seed + 1))
-    cosine_only = BlendWeights(cosine=1.0, link=0.0, shared=0.0, history=0.0, folder=0.0)
+    cosine_only = BlendWeights(**{name: 0.0 for name in FEATURES if name != "cosine"}, cosine=1.0)
     overlaps: dict[BlendWeights, list[float]] = {weights: [], cosine_only: []}
     for file in sorted({index.files[query.file] for query in queries}):
         for blend, values in overlaps.items():
@@ -246,10 +249,12 @@ def stacked_recall(stack: Stack, vector: np.ndarray) -> float:
 
 FIT_VALUES = (0.0, 0.02, 0.05, 0.1, 0.2, 0.35, 0.5, 1.0)
 FIT_QUERY_CAP = 200
+FIT_ROUNDS = 6
 
 
 def fit(prepared: list[tuple[str, Stack]]) -> BlendWeights:
-    """Coordinate ascent on the blend weights (history fixed at 1), two rounds over `FIT_VALUES`.
+    """Coordinate ascent on the blend weights (history fixed at 1) over `FIT_VALUES`, round after round
+    until one changes nothing, from two starts: history alone and today's defaults; the better wins.
 
     The objective is the mean Recall@10 over repositories, each weighted by its number of fit queries up
     to `FIT_QUERY_CAP`, so that a repository with two queries before T does not steer the weights.
@@ -260,21 +265,32 @@ def fit(prepared: list[tuple[str, Stack]]) -> BlendWeights:
         recalls = {name: stacked_recall(stack, weights.vector()) for name, stack in prepared}
         return sum(counts[name] * recall for name, recall in recalls.items()) / sum(counts.values())
 
-    zero = {name: 0.0 for name in FEATURES if name != "history"}
-    best = BlendWeights(**zero, history=1.0)
-    best_score = objective(best)
-    print(f"  fit: weighted mean Recall@10 {best_score:.4f} with history alone", flush=True)
-    for _ in range(2):
-        for name in zero:
+    alone = BlendWeights(**{name: 0.0 for name in FEATURES if name != "history"}, history=1.0)
+    starts = ((alone, "history alone"), (BlendWeights(), "today's defaults"))
+    best_score, best = max((_ascend(start, label, objective) for start, label in starts), key=lambda r: r[0])
+    print(f"  fitted: weighted mean Recall@10 {best_score:.4f}")
+    per_repo = {name: round(stacked_recall(stack, best.vector()), 3) for name, stack in prepared}
+    print(f"  per repository (fit queries {counts}): {per_repo}")
+    return best
+
+
+def _ascend(
+    start: BlendWeights, label: str, objective: Callable[[BlendWeights], float]
+) -> tuple[float, BlendWeights]:
+    best, best_score = start, objective(start)
+    print(f"  fit from {label}: weighted mean Recall@10 {best_score:.4f}", flush=True)
+    for _ in range(FIT_ROUNDS):
+        moved = False
+        for name in (name for name in FEATURES if name != "history"):
             for value in FIT_VALUES:
                 candidate = replace(best, **{name: value})
                 score = objective(candidate)
                 if score > best_score + 1e-9:
-                    best, best_score = candidate, score
+                    best, best_score, moved = candidate, score, True
                     print(f"  fit: weighted mean Recall@10 {score:.4f} with {best}", flush=True)
-    per_repo = {name: round(stacked_recall(stack, best.vector()), 3) for name, stack in prepared}
-    print(f"  per repository (fit queries {counts}): {per_repo}")
-    return best
+        if not moved:
+            break
+    return best_score, best
 
 
 def main() -> int:
@@ -287,8 +303,11 @@ def main() -> int:
     parser.add_argument("--fit", action="store_true", help="fit the blend weights before T instead")
     parser.add_argument("--stability", action="store_true", help="overlap of two seeds' top 10")
     parser.add_argument("--json", type=Path, help="write the figures here too")
+    parser.add_argument("--history-days", type=int, default=config.default("history_days"),
+                        help="days of history before T (before T - 365 d with --fit); default HISTORY_DAYS's")  # fmt: skip
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    span = args.history_days * 86_400
     weights = BlendWeights()
     rows, fitting = [], []
     with tempfile.TemporaryDirectory(prefix="neo-cochange-") as workdir:
@@ -297,7 +316,7 @@ def main() -> int:
             repo = prepare(name, Path(git_dir), args.seed, Path(workdir))
             if args.fit:
                 start = repo.commit_time - FIT_GAP
-                history = read_changes(repo.git_dir, repo.commit, since=start - YEAR)
+                history = read_changes(repo.git_dir, repo.commit, since=start - span)
                 before = [c for c in history if c.when <= start]
                 index = index_for(repo, before, start, repo.vectors)
                 targets = [c for c in history if c.when > start]
@@ -305,7 +324,7 @@ def main() -> int:
                 print(f"{name}: {len(repo.graph.files)} files, {len(queries)} fit queries", flush=True)
                 fitting.append((name, stack_of(index, queries)))
                 continue
-            history = read_changes(repo.git_dir, repo.commit, since=repo.commit_time - YEAR)
+            history = read_changes(repo.git_dir, repo.commit, since=repo.commit_time - span)
             index = index_for(repo, history, repo.commit_time, repo.vectors)
             future = read_changes(repo.git_dir, f"{repo.commit}..{repo.head}")
             every = queries_of(future, index)

@@ -1,13 +1,13 @@
 """What reading the history costs a job: the whole ingest (`app.worker.embedded.ingest_now`, MODE=LOCAL,
-embedded stores) with HISTORY_DAYS=0 against the same with a year of history, in the same run.
+embedded stores) with HISTORY_DAYS=0 against the same with a year of history (`--years`), in the same run.
 
-    flock /tmp/neo-bench.lock python bench/history_cost.py NAME=GIT_DIR... [--runs 2]
+    flock /tmp/neo-bench.lock python bench/history_cost.py NAME=GIT_DIR... [--runs 2] [--years 1]
 
 Each repository is cloned from a local mirror of its git directory (file://, so no network time on
 either side) that allows partial clones (`uploadpack.allowFilter`), as GitHub, GitLab and Bitbucket do:
 the history then comes without file contents, as it does from them.
-The history asked for is the year before the repository's head (HISTORY_DAYS counts back from today, so
-the days are today − head + 365). Runs alternate between the two settings; the medians are printed, with
+The history asked for is the year (or `--years`) before the repository's head (HISTORY_DAYS counts back
+from today, so the days are today − head + 365 × years). Runs alternate between the two settings; the medians are printed, with
 the clone stage (which holds the history fetch and `git log`) apart, and the ratio of the totals. One
 job before the first measured one warms the process up (imports, torch's first run).
 """
@@ -55,6 +55,7 @@ def main() -> int:
     )
     parser.add_argument("repos", nargs="+", help="NAME=GIT_DIR")
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--years", type=int, default=1, help="years of history before each head")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     print(f"load average before: {Path('/proc/loadavg').read_text().split()[:3]}")
@@ -69,7 +70,7 @@ def main() -> int:
             subprocess.run(["git", "-C", str(source), "config", "uploadpack.allowFilter", "true"], check=True)
             head = int(subprocess.run(["git", "-C", str(source), "log", "-1", "--format=%ct"], capture_output=True,
                                       text=True, check=True).stdout)  # fmt: skip
-            days = math.ceil((time.time() - head) / 86_400) + 365
+            days = math.ceil((time.time() - head) / 86_400) + 365 * args.years
             if spec == args.repos[0]:
                 one_job(source, 0, Path(workdir))  # warm-up: imports, torch's first run
             runs: dict[int, list[tuple[float, float, float, int]]] = {0: [], days: []}

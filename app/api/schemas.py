@@ -133,7 +133,9 @@ class EvidencePublic(BaseModel):
     changed_together: int = Field(description="commits of the history read at ingest that changed both")
     last_changed_together: date | None = Field(description="the latest of those commits")
     same_folder: bool
-    name_words: list[str] = Field(description="words both file names share (test_cart.py ~ cart.py)")
+    name_words: list[str] = Field(
+        description="words both file names share (test_cart.py ~ cart.py), an abbreviation as req~request"
+    )
     cosine: float | None = Field(description="cosine of the two Node2Vec vectors; null when one is missing")
 
 

@@ -7,8 +7,9 @@ For a query file *q* and every other file *f* of the same repository:
              + shared  · log(1 + Adamic–Adar(q, f))     neighbours they share in the import graph
              + history · log(1 + w(q, f))               commits that changed both, with a half-life
              + folder  · shared leading folders / the deeper of the two folders
-             + name    · Jaccard of the words of the two file names (`test_views.py` ~ `views.py`)
+             + name    · words the two file names share, abbreviations included (`app.search.names`)
              + churn   · log(1 + Σ w(f, ·))             how much f changes along with any file
+             + degree  · log(1 + files f imports or is imported by)   hubs change with many files
 
 The weights (`BlendWeights`) were fitted by `bench/cochange.py --fit` on the year of history *before*
 each benchmark repository's graph commit, never on the commits it is evaluated on. A file without
@@ -18,7 +19,6 @@ history still gets the structural part. Each hit carries the evidence behind its
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,12 +26,9 @@ from datetime import UTC, datetime
 import numpy as np
 
 from app.search.history import PairHistory
+from app.search.names import NameIndex, shared_words
 
-FEATURES = ("cosine", "link", "shared", "history", "folder", "name", "churn")
-# Words of file names that say nothing about what a file is about.
-_NAME_NOISE = frozenset({"test", "tests", "spec", "index", "init", "main", "py", "js", "jsx", "ts", "tsx", "mjs",
-                         "cjs", "mts", "cts", "d"})  # fmt: skip
-_WORD = re.compile(r"[^A-Za-z0-9]+|(?<=[a-z0-9])(?=[A-Z])")
+FEATURES = ("cosine", "link", "shared", "history", "folder", "name", "churn", "degree")
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,12 +36,13 @@ class BlendWeights:
     """How much each signal counts (see the module docstring); fitted, see `bench/cochange.py --fit`."""
 
     cosine: float = 0.5
-    link: float = 0.1
-    shared: float = 0.05
+    link: float = 0.05
+    shared: float = 0.0
     history: float = 1.0
-    folder: float = 0.02
+    folder: float = 0.05
     name: float = 0.5
     churn: float = 0.1
+    degree: float = 0.02
 
     def vector(self) -> np.ndarray:
         return np.array([getattr(self, name) for name in FEATURES], dtype=np.float64)
@@ -61,7 +59,7 @@ class Evidence:
     changed_together: int
     last_changed_together: str | None  # ISO-8601 date of the latest commit that changed both
     same_folder: bool
-    name_words: tuple[str, ...]  # words both file names share
+    name_words: tuple[str, ...]  # words both file names share, `req~request` for an abbreviation
     cosine: float | None  # None when either file has no vector
 
     def as_dict(self) -> dict[str, object]:
@@ -103,12 +101,13 @@ class RepositoryIndex:
     def __post_init__(self) -> None:
         self.position = {path: index for index, path in enumerate(self.files)}
         self._folders = [tuple(path.split("/")[:-1]) for path in self.files]
-        self._words = [name_words(path) for path in self.files]
+        self._names = NameIndex(self.files)
         self._churn = np.array([math.log1p(sum(p.weight for p in pairs.values())) for pairs in self.pairs])
         norms = np.linalg.norm(self.vectors, axis=1, keepdims=True)
         self._unit = np.divide(self.vectors, norms, out=np.zeros_like(self.vectors), where=norms > 0)
         self._has_vector = norms[:, 0] > 0
         self.neighbours = [out | into for out, into in zip(self.imports, self.imported_by, strict=True)]
+        self._degree = np.log1p([len(neighbours) for neighbours in self.neighbours])
 
     @classmethod
     def build(
@@ -134,7 +133,7 @@ class RepositoryIndex:
         return cls(list(files), imports, imported_by, by_file, np.asarray(vectors, dtype=np.float64))
 
     def features(self, query: int) -> np.ndarray:
-        """The [files, 5] signals of every file against file `query`, in the order of `FEATURES`."""
+        """The [files, features] signals of every file against file `query`, in the order of `FEATURES`."""
         count = len(self.files)
         result = np.zeros((count, len(FEATURES)))
         if self._has_vector[query]:
@@ -146,6 +145,7 @@ class RepositoryIndex:
         result[:, 4] = self.folder_proximity(query)
         result[:, 5] = self.name_similarity(query)
         result[:, 6] = self._churn
+        result[:, 7] = self._degree
         return result
 
     def adamic_adar(self, query: int) -> np.ndarray:
@@ -176,13 +176,8 @@ class RepositoryIndex:
         return proximity
 
     def name_similarity(self, query: int) -> np.ndarray:
-        """Jaccard similarity of the words of each file name with those of `query`'s."""
-        mine = self._words[query]
-        if not mine:
-            return np.zeros(len(self.files))
-        return np.array(
-            [len(mine & theirs) / len(mine | theirs) if theirs else 0.0 for theirs in self._words]
-        )
+        """How much of each file's name matches `query`'s (`app.search.names`)."""
+        return self._names.similarity(query)
 
     def scores(self, query: int, weights: BlendWeights) -> np.ndarray:
         """The blended score of every file against `query`; the file itself scores -inf."""
@@ -212,15 +207,9 @@ class RepositoryIndex:
             changed_together=pair.count if pair else 0,
             last_changed_together=_date(pair.last) if pair else None,
             same_folder=self._folders[query] == self._folders[other],
-            name_words=tuple(sorted(self._words[query] & self._words[other])),
+            name_words=shared_words(self._names.words[query], self._names.words[other]),
             cosine=round(float(self._unit[query] @ self._unit[other]), 4) if both else None,
         )
-
-
-def name_words(path: str) -> frozenset[str]:
-    """The words of a file's name, without its folder: `tests/test_userModel.py` → {"user", "model"}."""
-    words = (word.lower() for word in _WORD.split(path.rsplit("/", 1)[-1]) if word)
-    return frozenset(word for word in words if word not in _NAME_NOISE)
 
 
 def _date(seconds: int) -> str:

@@ -9,7 +9,8 @@ import pytest
 from support.generated_repos import commit_changes, make_git_repo
 
 from app.search.history import ChangeSet, co_changes
-from app.search.ranking import BlendWeights, RepositoryIndex, name_words
+from app.search.names import NameIndex, name_words, shared_words, words_match
+from app.search.ranking import BlendWeights, RepositoryIndex
 from app.worker.clone import clone_repository, deepen_history
 from app.worker.history import read_changes
 
@@ -69,7 +70,7 @@ def test_every_signal_and_its_evidence() -> None:
 
 def test_without_history_structure_ranks_and_ties_go_to_the_smaller_path() -> None:
     index = _index()
-    weights = BlendWeights(cosine=0, link=1, shared=0, history=0, folder=0, name=0, churn=0)
+    weights = BlendWeights(cosine=0, link=1, shared=0, history=0, folder=0, name=0, churn=0, degree=0)
     assert [hit.path for hit in index.rank("pkg/a.py", 4, weights)] == [
         "pkg/b.py", "tests/test_a.py", "docs/x.py", "pkg/c.py",
     ]  # fmt: skip
@@ -80,3 +81,28 @@ def test_name_words_drop_folders_extensions_and_test_markers() -> None:
     assert name_words("tests/test_userModel.py") == {"user", "model"}
     assert name_words("src/v4/string.test.ts") == {"string"}
     assert name_words("pkg/__init__.py") == frozenset()
+
+
+def test_name_words_match_when_one_abbreviates_the_other() -> None:
+    assert (
+        words_match("req", "request") and words_match("utils", "util") and words_match("app", "application")
+    )
+    assert not words_match("re", "request")  # two letters abbreviate too much
+    assert not words_match("request", "response")
+    assert shared_words(frozenset({"req", "fresh"}), frozenset({"request"})) == ("req~request",)
+    paths = ["lib/request.js", "lib/response.js", "test/req.fresh.js", "test/res.send.js", "lib/re.js"]
+    names = NameIndex(paths)
+    assert names.similarity(2).round(3).tolist() == [0.5, 0.0, 1.0, 0.0, 0.0]  # req~request of {req, fresh}
+    assert names.similarity(0).round(3).tolist() == [1.0, 0.0, 0.5, 0.0, 0.0]
+
+
+def test_abbreviated_names_are_evidence_and_hubs_rank_first_among_equals() -> None:
+    files = ["lib/request.js", "lib/utils.js", "lib/view.js", "test/req.fresh.js", "index.js"]
+    edges = [("index.js", "lib/request.js"), ("index.js", "lib/utils.js"), ("lib/request.js", "lib/utils.js"),
+             ("lib/view.js", "lib/utils.js")]  # fmt: skip
+    index = RepositoryIndex.build(files, edges, [], np.zeros((5, 64)))
+    names_only = BlendWeights(cosine=0, link=0, shared=0, history=0, folder=0, name=1, churn=0, degree=0)
+    [first] = index.rank("test/req.fresh.js", 1, names_only)
+    assert (first.path, first.evidence.name_words) == ("lib/request.js", ("req~request",))
+    hubs = BlendWeights(cosine=0, link=0, shared=0, history=0, folder=0, name=0, churn=0, degree=1)
+    assert index.rank("index.js", 1, hubs)[0].path == "lib/utils.js"  # three neighbours, the most
