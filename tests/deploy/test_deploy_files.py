@@ -10,11 +10,14 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 import yaml
-from support.environment import REDIS_URL
+from support.environment import REDIS_URL, throwaway_postgres_database
+from support.local_server import free_port
 
 from app.config import API_ONLY_SETTINGS, Settings, default, load_settings
 from app.errors import ConfigError
@@ -88,6 +91,41 @@ def test_render_blueprint_gives_the_cloud_app_everything_it_needs() -> None:
     assert service["startCommand"].startswith("uvicorn app.main:app ")
     assert service["healthCheckPath"] in create_app(settings).openapi()["paths"]
     assert service["plan"] == "free"
+
+
+def test_render_start_command_serves_the_cloud_app(key_prefix: str, tmp_path: Path) -> None:
+    """The blueprint's start command as Render runs it (httptools, uvloop), on this machine's stores."""
+    port = free_port()
+    command = blueprint()["startCommand"].replace("$PORT", str(port)).replace("0.0.0.0", "127.0.0.1")
+    with throwaway_postgres_database() as database_url:
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "MODE": "CLOUD",
+            "PHAROS_ADMIN_TOKEN": "render-start-command-token",
+            "REDIS_URL": REDIS_URL,
+            "REDIS_KEY_PREFIX": key_prefix,
+            "NEON_DATABASE_URL": database_url,
+            "ALLOW_EMBEDDED_STORES": "true",  # Qdrant's local mode: no Qdrant server here
+            "DATA_DIR": str(tmp_path),
+        }
+        process = subprocess.Popen(command.split(), cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)  # fmt: skip
+        try:
+            answer = _first_answer(f"http://127.0.0.1:{port}/health", process)
+        finally:
+            process.terminate()
+            output = process.communicate(timeout=30)[0]
+    assert answer == 200, output
+
+
+def _first_answer(url: str, process: subprocess.Popen, seconds: float = 60) -> int:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            return httpx.get(url, timeout=2).status_code
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return -1
 
 
 # ---- .env.edge.template -----------------------------------------------------------------------------------
