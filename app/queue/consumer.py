@@ -221,11 +221,18 @@ class QueueConsumer:
             )
         return done
 
-    def requeue(self, claim: Claim, reason: str, *, count_attempt: bool = True) -> str:
-        """Put the job back at the head of the queue, or into the dead-letter list after its last attempt."""
-        return self._requeue(self.worker_id, claim.payload, claim.task, reason, count_attempt)
+    def requeue(
+        self, claim: Claim, reason: str, *, count_attempt: bool = True, status: str = ""
+    ) -> str:
+        """Put the job back at the head of the queue, or into the dead-letter list after its last attempt.
 
-    def _requeue(self, owner: str, payload: str, task: Task, reason: str, count_attempt: bool) -> str:
+        `status`, when given, becomes this worker's status in the same atomic step.
+        """
+        return self._requeue(self.worker_id, claim.payload, claim.task, reason, count_attempt, status)
+
+    def _requeue(
+        self, owner: str, payload: str, task: Task, reason: str, count_attempt: bool, status: str = ""
+    ) -> str:
         now = self._now()
         attempts = int(self.backend.hgetall(self.keys.job(task.job_id)).get("attempts", 0) or 0)
         dead_record = HistoryRecord(
@@ -245,6 +252,7 @@ class QueueConsumer:
             self.keys.history,
             self.keys.stats,
             self.keys.worker(owner),
+            self.keys.status,
         ]
         args = [
             payload,
@@ -254,6 +262,7 @@ class QueueConsumer:
             int(count_attempt),
             dead_record.model_dump_json(),
             HISTORY_CAP,
+            status,
         ]
         return str(self.backend.eval(REQUEUE, keys, args))
 

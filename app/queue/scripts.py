@@ -96,14 +96,19 @@ for i = 7, fields - 1, 2 do redis.call('HINCRBYFLOAT', KEYS[6], ARGV[i], ARGV[i 
 return 1
 """
 
-# KEYS: processing, queue, dead, job, history, stats, worker hash of the owner.
-# ARGV: payload, max attempts, now, reason, count this attempt (1/0), dead-letter history record, history cap.
-# The owner no longer holds the job, so its hash stops showing the job's stage.
+# KEYS: processing, queue, dead, job, history, stats, worker hash of the owner, status.
+# ARGV: payload, max attempts, now, reason, count this attempt (1/0), dead-letter history record, history cap,
+# the owner's new status or ''. The owner no longer holds the job, so its hash stops showing the job's stage;
+# its new status lands in the same step, so no reader sees the job requeued or dead beside the old status.
 REQUEUE = """
 if redis.call('LREM', KEYS[1], 1, ARGV[1]) == 0 then return 'lost' end
 local job_id = redis.call('HGET', KEYS[4], 'job_id')
 if job_id and redis.call('HGET', KEYS[7], 'job_id') == job_id then
   redis.call('HSET', KEYS[7], 'job_id', '', 'repo_url', '', 'stage', '', 'progress', '0')
+  if ARGV[8] ~= '' then
+    redis.call('SET', KEYS[8], ARGV[8])
+    redis.call('HSET', KEYS[7], 'status', ARGV[8])
+  end
 end
 local attempts = tonumber(redis.call('HGET', KEYS[4], 'attempts') or '0')
 if ARGV[5] == '0' and attempts > 0 then

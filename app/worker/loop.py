@@ -310,9 +310,9 @@ class Worker:
         delay = error.retry_after or self.timing.retry_delay(claim.attempts)
         log.warning("Job %s: %s; retrying in %.1f s", claim.task.job_id, message, delay)
         self._hold(delay)
-        outcome = self._until_redis(lambda: self.consumer.requeue(claim, message))
+        status = error_status(message)
+        outcome = self._until_redis(lambda: self.consumer.requeue(claim, message, status=status))
         log.warning("Job %s hit a transient failure (%s): %s", claim.task.job_id, message, outcome)
-        self._call_redis(lambda: self.consumer.heartbeat(self.poll_interval, error_status(message)))
         return outcome
 
     def _hold(self, seconds: float) -> None:
