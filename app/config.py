@@ -39,6 +39,7 @@ API_ONLY_SETTINGS = frozenset(
         "retry_after_seconds",
         "allow_embedded_stores",
         "status_cache_seconds",
+        "similar_cache_files",
     }
 )
 
@@ -134,6 +135,9 @@ class Settings(BaseSettings):
     # The API answers worker status from a read at most this old (0: Redis on every request). Workers
     # heartbeat every HEARTBEAT_SECONDS, so a second-old answer shows nothing a fresh one would not.
     status_cache_seconds: float = Field(1.0, ge=0, le=60)
+    # The similar-file search keeps the repositories it loaded, up to this many files in all (0: none),
+    # about 3 KB each; each search checks the repository's row and reloads it after an ingest.
+    similar_cache_files: int = Field(20_000, ge=0, le=1_000_000)
 
     # Repository URL policy.
     allowed_repo_hosts: Annotated[tuple[str, ...], NoDecode] = DEFAULT_ALLOWED_HOSTS

@@ -7,7 +7,8 @@
     ├── control    the operator's controls: list, cancel and requeue jobs
     ├── status     the worker status the API answers, read at most once a STATUS_CACHE_SECONDS
     ├── vectors    Qdrant: a server (QDRANT_URL) or local mode under DATA_DIR
-    └── metadata   PostgreSQL (NEON_DATABASE_URL) or a SQLite file under DATA_DIR
+    ├── metadata   PostgreSQL (NEON_DATABASE_URL) or a SQLite file under DATA_DIR
+    └── similar    the repositories the similar-file search loaded, up to SIMILAR_CACHE_FILES files
 
 Nothing connects while they are built: each client connects on first use, so a process starts while a
 service is down and reports it (503, `/health`, the worker's backoff) until it is back.
@@ -26,6 +27,7 @@ from app.queue.control import QueueControl
 from app.queue.keys import Keys
 from app.queue.producer import JobQueue
 from app.queue.status import StatusCache
+from app.search.similar import RepositoryCache
 from app.stores.database import configured_database
 from app.stores.metadata import MetadataStore
 from app.stores.vector_access import VectorStoreAccess, vector_store_access
@@ -46,6 +48,7 @@ class Services:
     status: StatusCache[bytes]
     vectors: VectorStoreAccess
     metadata: MetadataStore
+    similar: RepositoryCache
 
     def close(self) -> None:
         self.backend.close()
@@ -75,6 +78,8 @@ def build_services(
     """Services from `settings`; any client given is used as it is (tests, the in-process Redis)."""
     backend = backend or open_backend(settings)
     async_backend = async_twin(backend)
+    vectors = vectors or configured_vectors(settings)
+    metadata = metadata or configured_metadata(settings)
     keys = Keys(settings.redis_key_prefix)
     jobs = JobQueue(
         backend,
@@ -100,8 +105,9 @@ def build_services(
             retry_after_seconds=settings.retry_after_seconds,
         ),
         status=StatusCache(async_backend, keys, settings.status_cache_seconds),
-        vectors=vectors or configured_vectors(settings),
-        metadata=metadata or configured_metadata(settings),
+        vectors=vectors,
+        metadata=metadata,
+        similar=RepositoryCache(metadata, vectors, settings.similar_cache_files),
     )
 
 

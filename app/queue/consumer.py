@@ -221,9 +221,7 @@ class QueueConsumer:
             )
         return done
 
-    def requeue(
-        self, claim: Claim, reason: str, *, count_attempt: bool = True, status: str = ""
-    ) -> str:
+    def requeue(self, claim: Claim, reason: str, *, count_attempt: bool = True, status: str = "") -> str:
         """Put the job back at the head of the queue, or into the dead-letter list after its last attempt.
 
         `status`, when given, becomes this worker's status in the same atomic step.

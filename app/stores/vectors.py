@@ -125,6 +125,7 @@ class VectorStore:
         self._where = location(client)
         # Local mode keeps the collection in plain Python and numpy structures: one call at a time.
         self._serial: AbstractContextManager[object] = threading.RLock() if self._local else nullcontext()
+        self._scroll_page = _LOCAL_SCROLL_PAGE if self._local else _SCROLL_PAGE
         self._ready = False
         self._ready_lock = threading.Lock()
 
@@ -220,7 +221,7 @@ class VectorStore:
             while True:
                 records, offset = self._client.scroll(
                     COLLECTION_NAME, scroll_filter=models.Filter(must=[_repo_condition(repo_url)]),
-                    limit=_SCROLL_PAGE, offset=offset, with_payload=["file_path"], with_vectors=True,
+                    limit=self._scroll_page, offset=offset, with_payload=["file_path"], with_vectors=True,
                 )  # fmt: skip
                 found.update({str((r.payload or {}).get("file_path")): list(r.vector) for r in records})  # type: ignore[arg-type]
                 if offset is None:
@@ -314,7 +315,7 @@ class VectorStore:
                 self._client.scroll,
                 COLLECTION_NAME,
                 scroll_filter=scroll_filter,
-                limit=_LOCAL_SCROLL_PAGE if self._local else _SCROLL_PAGE,
+                limit=self._scroll_page,
                 offset=offset,
                 with_payload=False,
                 with_vectors=False,

@@ -6,11 +6,11 @@ from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from app.api.deps import MetadataDep, RepositoryDep, VectorsDep
+from app.api.deps import RepositoryDep, ServicesDep
 from app.api.errors import error_responses
 from app.api.schemas import EvidencePublic, SimilarFilePublic, SimilarFiles
 from app.errors import InvalidOption
-from app.search.similar import load_repository, similar_files
+from app.search.similar import similar_files
 
 router = APIRouter(prefix="/search", tags=["search"])
 
@@ -23,8 +23,7 @@ CROSS_REPOSITORY_REFUSED = (
 
 @router.get("/similar", response_model=SimilarFiles, responses=error_responses(400, 404, 503))
 def read_similar_files(
-    vectors: VectorsDep,
-    metadata: MetadataDep,
+    services: ServicesDep,
     repo: RepositoryDep,
     path: Annotated[str, Query(description="Repository-relative POSIX path of the file")],
     k: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -35,7 +34,7 @@ def read_similar_files(
     """The k files most like `path`: Node2Vec cosine, import neighbours, co-changes and folders blended."""
     if scope == "all":
         raise InvalidOption(CROSS_REPOSITORY_REFUSED)
-    stored = load_repository(metadata, vectors, repo.repo_url)
+    stored = services.similar.load(repo.repo_url)
     hits = similar_files(stored.index, [path], k)[path]
     return SimilarFiles(
         repo_url=repo.repo_url,
