@@ -51,8 +51,9 @@ DEFAULT_BATCH_SIZE: int = default("vector_batch_size")
 DEFAULT_TIMEOUT_SECONDS: int = default("qdrant_timeout_seconds")
 
 _SCROLL_PAGE = 1_000
-# Local mode filters by scanning every point's payload for each page it returns, so listing a repository
-# in pages of 1,000 cost O(points² / 1,000); its points are in memory anyway, so one page holds them all.
+# Local mode filters by scanning every point's payload for each page it returns, so reading a repository's
+# point ids or vectors in pages of 1,000 cost O(points² / 1,000) (23 s at 51,000 points); its points are in
+# memory anyway, so one page holds them all.
 _LOCAL_SCROLL_PAGE = 10_000_000
 
 T = TypeVar("T")
