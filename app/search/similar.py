@@ -52,7 +52,7 @@ class RepositoryCache:
     """Repositories loaded for the similar-file search, kept from one request to the next.
 
     Loading one reads every file, edge, co-change pair and vector it has and builds the ranking's index:
-    about 0.8 s at 10,000 files and 4 s at 50,000 on a 2-core machine, against 15–90 ms for the ranking
+    about 0.6 s at 10,000 files and 3.7 s at 50,000 on a 2-core machine, against 13–90 ms for the ranking
     itself (bench/similar_latency.py). Each search still reads the repository's row (one query) and
     loads it again when an ingest or a deletion has changed it since. Least recently searched
     repositories leave first once the files kept pass `max_files` (0: nothing is kept); a repository
@@ -80,7 +80,6 @@ class RepositoryCache:
                 self._kept.move_to_end(repo_url)
                 return kept
         stored = load_repository(self.metadata, self.vectors, repo_url)
-        self.loads += 1
         self._keep(stored)
         return stored
 
@@ -90,6 +89,7 @@ class RepositoryCache:
 
     def _keep(self, stored: StoredRepository) -> None:
         with self._lock:
+            self.loads += 1
             self._kept.pop(stored.repo_url, None)
             if not self.max_files or len(stored.languages) > self.max_files:
                 return
