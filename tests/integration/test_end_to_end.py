@@ -193,9 +193,15 @@ def test_three_repositories_end_to_end(system: dict) -> None:
         assert across.status_code == 400 and "unrelated" in across.json()["detail"]
 
         # The worker holding the local vector folder makes the API answer 503, not fail.
+        # A repository the API already searched is answered from what it kept.
+        web = str(repos[1])
         with open_vector_store(None, None, Path(env["DATA_DIR"]) / "qdrant"):
-            busy = client.get("/api/v1/search/similar", params={"repo_url": shop, "path": "shop/cart.py"})
+            busy = client.get("/api/v1/search/similar", params={"repo_url": web, "path": "src/router.ts"})
             assert busy.status_code == 503 and busy.json()["detail"].startswith("vector store busy")
+            kept = client.get(
+                "/api/v1/search/similar", params={"repo_url": shop, "path": "shop/cart.py", "k": 5}
+            )
+            assert kept.status_code == 200 and kept.json()["results"] == hits
 
         # Re-ingest after deleting a file: its vector and its row are gone.
         subprocess.run(["git", "-C", str(repos[0]), "rm", "-q", "scripts/legacy.py"], check=True)
